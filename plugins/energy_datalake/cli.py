@@ -1,0 +1,60 @@
+"""The `datalake` command: generate sample exports, run the daily DAG, inspect the lake, query it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="datalake", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser(
+        "generate", help="write a day's exports (providers, clients, transactions) to the raw zone"
+    )
+    gen.add_argument("--date", required=True, help="first export date, YYYY-MM-DD")
+    gen.add_argument("--days", type=int, default=1, help="number of consecutive days (default 1)")
+    gen.add_argument("--clients", type=int, default=5000, help="number of clients (default 5000)")
+    gen.add_argument("--providers", type=int, default=40, help="number of providers (default 40)")
+    gen.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    gen.add_argument("--out", help="raw zone folder (default: the local lake's raw zone)")
+
+    run = sub.add_parser("run", help="run the daily DAG through Airflow for a date or a range of dates")
+    run.add_argument("--date", required=True, help="run date, YYYY-MM-DD")
+    run.add_argument("--to", help="last run date of a range (inclusive)")
+
+    status = sub.add_parser("status", help="rows, files and bytes per zone; quarantine; checks; warehouse")
+    status.add_argument("--date", help="only this run date")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    query = sub.add_parser("query", help="Athena SQL on the local engine with a workgroup's grants")
+    query.add_argument("--workgroup", required=True)
+    query.add_argument("sql")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Imports are per command so that `datalake --help` stays instant.
+    if args.command == "generate":
+        from energy_datalake.generator import main as generate
+
+        return generate(args)
+    if args.command == "run":
+        from energy_datalake.runner import main as run
+
+        return run(args)
+    if args.command == "status":
+        from energy_datalake.status import main as status
+
+        return status(args)
+    if args.command == "query":
+        from energy_datalake.local.query import main as query
+
+        return query(args)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

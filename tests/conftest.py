@@ -1,0 +1,40 @@
+"""Shared fixtures: one local SparkSession for the whole test run (the JVM start is the slow part)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from energy_datalake.local import spark as local_spark
+
+    local_spark.configure_process()
+    from pyspark.sql import SparkSession
+
+    from glue_jobs.runtime import SPARK_CONF
+
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName("energy-datalake-tests")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.memory", "1g")
+        .config("spark.sql.adaptive.enabled", "false")
+    )
+    for key, value in SPARK_CONF.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def datalake_home(tmp_path, monkeypatch):
+    """An empty $DATALAKE_HOME for one test."""
+    home = tmp_path / "datalake"
+    home.mkdir()
+    monkeypatch.setenv("DATALAKE_HOME", str(home))
+    return home
