@@ -1,0 +1,133 @@
+"""The quality gate (DESIGN.md §5): the Athena checks of ``sql/checks/*.sql`` for one run date.
+
+Each file is one Athena (Trino) SQL query, written once for both targets, returning rows of
+``check_name, table_name, failures`` (0 = pass). The run date goes in through ``{{ year }}``, ``{{ month }}``,
+``{{ day }}`` and ``{{ run_date }}`` placeholders, filled by ``render`` — on AWS too: the target renders each
+file with ``render`` and hands the finished SQL to Athena, so both targets run the same text.
+
+Locally the checks run on the local Athena engine as the ETL principal; the results are written to
+``$DATALAKE_HOME/checks/<run_date>.json`` (read by ``datalake status``), and any failure raises
+``CheckFailed`` naming every failing check, its table and its count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from energy_datalake import config
+
+CHECKS_DIR = config.REPO_ROOT / "sql" / "checks"
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    table: str
+    failures: int
+    # Bytes scanned by the query (the file) that produced this result; the rows of one file share it.
+    bytes_scanned: int
+    passed: bool
+    query: str = ""
+    error: str | None = None
+
+
+class CheckFailed(RuntimeError):
+    """At least one check failed; the message names each failing check, its table and count."""
+
+    def __init__(self, run_date: str, failed: list[CheckResult]):
+        self.run_date = run_date
+        self.failed = failed
+        lines = [
+            f"{r.name} on {r.table}: {r.error}"
+            if r.error
+            else f"{r.name} on {r.table}: {r.failures} offending"
+            for r in failed
+        ]
+        super().__init__(f"{len(failed)} quality check(s) failed for {run_date}:\n  " + "\n  ".join(lines))
+
+
+def check_files(directory: Path = CHECKS_DIR) -> list[Path]:
+    return sorted(directory.glob("*.sql"))
+
+
+def render(sql: str, run_date: str) -> str:
+    """Fill the run-date placeholders; an unknown placeholder is an error, never left in the SQL."""
+    day = date.fromisoformat(run_date)
+    values = {
+        "run_date": day.isoformat(),
+        "year": f"{day.year:04d}",
+        "month": f"{day.month:02d}",
+        "day": f"{day.day:02d}",
+    }
+
+    def fill(match: re.Match) -> str:
+        if match.group(1) not in values:
+            raise KeyError(f"unknown placeholder {match.group(0)} (known: {', '.join(sorted(values))})")
+        return values[match.group(1)]
+
+    return _PLACEHOLDER.sub(fill, sql)
+
+
+def rendered_checks(run_date: str, directory: Path = CHECKS_DIR) -> dict[str, str]:
+    """{check file name: SQL ready for Athena} for one run date."""
+    return {path.stem: render(path.read_text(encoding="utf-8"), run_date) for path in check_files(directory)}
+
+
+def run_checks(
+    run_date: str, env: str | None = None, engine=None, directory: Path = CHECKS_DIR
+) -> list[CheckResult]:
+    """Run every check for ``run_date`` as the ETL principal; write the results; raise if any failed."""
+    from energy_datalake.local.query import ETL, QueryEngine, QueryError
+
+    engine = engine or QueryEngine(ETL, env)
+    results: list[CheckResult] = []
+    for query, sql in rendered_checks(run_date, directory).items():
+        try:
+            result = engine.execute(sql)
+        except QueryError as e:
+            results.append(CheckResult(query, "-", 0, 0, passed=False, query=query, error=str(e)))
+            continue
+        for check_name, table_name, failures in result.rows:
+            count = int(failures if failures is not None else 1)
+            results.append(
+                CheckResult(check_name, table_name, count, result.bytes_scanned, count == 0, query=query)
+            )
+    write_results(run_date, results)
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise CheckFailed(run_date, failed)
+    return results
+
+
+def results_path(run_date: str) -> Path:
+    return config.home() / "checks" / f"{run_date}.json"
+
+
+def write_results(run_date: str, results: list[CheckResult]) -> Path:
+    path = results_path(run_date)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "run_date": run_date,
+        "checked_at": datetime.now(UTC).isoformat(),
+        "passed": all(r.passed for r in results),
+        "results": [asdict(r) for r in results],
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(document, f, indent=1)
+    os.replace(tmp, path)
+    return path
+
+
+def read_results(run_date: str) -> dict | None:
+    """The last results written for ``run_date``, or None when the checks never ran for it."""
+    path = results_path(run_date)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None

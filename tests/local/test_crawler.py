@@ -1,0 +1,192 @@
+"""The local crawler infers schemas and partitions like Glue and honours the SchemaChangePolicy."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from energy_datalake.local.catalog import Catalog
+from energy_datalake.local.crawler import crawl
+
+LOG = {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
+UPDATE = {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "DELETE_FROM_DATABASE"}
+
+CSV = (
+    "transaction_id,energy_kwh,price_eur_mwh,delivery_start,active,signup_date,note\r\n"
+    'T1,12.5,-3.25,2026-03-29T01:00:00+01:00,true,2026-01-31,"a, quoted"\r\n'
+    "T2,7,4000,2026-03-29T02:00:00+02:00,false,2026-02-01,\r\n"
+)
+
+
+def write_csv(home, entity, day, text, name=None):
+    folder = home / f"s3/lake/raw/{entity}/year=2026/month=03/day={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / (name or f"{entity}_202603{day}.csv")).write_text(text, encoding="utf-8")
+    (folder / "_SUCCESS").write_text("")
+    return folder
+
+
+def write_parquet(home, table, partition, data: pa.Table, mtime=None):
+    folder = home / "s3/lake/processed" / table / partition
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "part-00000.snappy.parquet"
+    pq.write_table(data, path)
+    (folder / ".part-00000.snappy.parquet.crc").write_bytes(b"crc")
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def columns(table):
+    return {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
+
+
+def test_csv_schema_is_sniffed_into_glue_types_with_hive_partitions(datalake_home):
+    write_csv(datalake_home, "transactions", "29", CSV)
+    write_csv(datalake_home, "transactions", "30", CSV)
+
+    summary = crawl("raw-data-crawler", "raw", ["s3://lake/raw/transactions/"], LOG)
+
+    table = Catalog().get_table("raw", "transactions")
+    assert summary.tables_created == ["raw.transactions"]
+    assert summary.partitions_added == 2
+    assert columns(table) == {
+        "transaction_id": "string",
+        "energy_kwh": "double",
+        "price_eur_mwh": "double",
+        "delivery_start": "timestamp",
+        "active": "boolean",
+        "signup_date": "date",
+        "note": "string",
+    }
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["year", "month", "day"]
+    assert table["Parameters"]["classification"] == "csv"
+    assert table["StorageDescriptor"]["Location"] == "s3://lake/raw/transactions/"
+    partitions = Catalog().get_partitions("raw", "transactions")
+    assert partitions[1]["Values"] == ["2026", "03", "30"]
+    assert (
+        partitions[1]["StorageDescriptor"]["Location"]
+        == "s3://lake/raw/transactions/year=2026/month=03/day=30/"
+    )
+
+
+def test_parquet_schema_comes_from_the_footer_one_table_per_folder(datalake_home):
+    typed = pa.table(
+        {
+            "client_id": pa.array(["C1"]),
+            "contracted_power_kw": pa.array([Decimal("4.600")], pa.decimal128(8, 3)),
+            "signup_date": pa.array([date(2026, 1, 1)]),
+            "updated_at": pa.array([datetime(2026, 3, 29, tzinfo=UTC)], pa.timestamp("us", tz="UTC")),
+            "active": pa.array([True]),
+            "rows_read": pa.array([3], pa.int64()),
+        }
+    )
+    write_parquet(datalake_home, "clients", "year=2026/month=03/day=29", typed)
+    quarantine = pa.table({"rule": ["clients.tariff.enum"], "line_number": pa.array([2], pa.int64())})
+    write_parquet(datalake_home, "quarantine", "entity=clients/year=2026/month=03/day=29", quarantine)
+
+    summary = crawl("processed-data-crawler", "processed", ["s3://lake/processed/"], LOG)
+
+    catalog = Catalog()
+    assert sorted(summary.tables_created) == ["processed.clients", "processed.quarantine"]
+    assert columns(catalog.get_table("processed", "clients")) == {
+        "client_id": "string",
+        "contracted_power_kw": "decimal(8,3)",
+        "signup_date": "date",
+        "updated_at": "timestamp",
+        "active": "boolean",
+        "rows_read": "bigint",
+    }
+    quarantine_table = catalog.get_table("processed", "quarantine")
+    assert [k["Name"] for k in quarantine_table["PartitionKeys"]] == ["entity", "year", "month", "day"]
+    assert catalog.get_partitions("processed", "quarantine")[0]["Values"] == ["clients", "2026", "03", "29"]
+    assert quarantine_table["Parameters"]["classification"] == "parquet"
+
+
+def test_a_new_column_under_log_is_recorded_but_the_schema_is_kept(datalake_home):
+    write_parquet(
+        datalake_home, "clients", "year=2026/month=03/day=29", pa.table({"client_id": ["C1"]}), 1_000
+    )
+    crawl("processed-data-crawler", "processed", ["s3://lake/processed/"], LOG)
+    wider = pa.table({"client_id": ["C1"], "loyalty_tier": ["gold"]})
+    write_parquet(datalake_home, "clients", "year=2026/month=03/day=30", wider, 2_000)
+
+    summary = crawl("processed-data-crawler", "processed", ["s3://lake/processed/"], LOG)
+
+    catalog = Catalog()
+    assert columns(catalog.get_table("processed", "clients")) == {"client_id": "string"}
+    assert summary.schema_changes == [
+        {
+            "table": "processed.clients",
+            "columns": [{"Name": "loyalty_tier", "Type": "string"}],
+            "applied": False,
+        }
+    ]
+    (change,) = catalog.get_schema_changes("processed", "clients")
+    assert change["AddedColumns"] == [{"Name": "loyalty_tier", "Type": "string"}]
+    assert change["Applied"] is False
+    assert len(catalog.get_partitions("processed", "clients")) == 2
+
+
+def test_a_new_column_under_update_in_database_is_a_new_table_version(datalake_home):
+    write_csv(datalake_home, "clients", "29", "client_id,tariff\nC1,2.0TD\n")
+    crawl("raw-data-crawler", "raw", ["s3://lake/raw/clients/"], UPDATE)
+    folder = write_csv(datalake_home, "clients", "30", "client_id,tariff,email\nC1,2.0TD,a@b.es\n")
+    os.utime(folder / "clients_20260330.csv", (4_000_000_000, 4_000_000_000))
+
+    summary = crawl("raw-data-crawler", "raw", ["s3://lake/raw/clients/"], UPDATE)
+
+    catalog = Catalog()
+    assert list(columns(catalog.get_table("raw", "clients"))) == ["client_id", "tariff", "email"]
+    assert summary.tables_updated == ["raw.clients"]
+    assert [v["VersionId"] for v in catalog.get_table_versions("raw", "clients")] == ["2", "1"]
+    assert catalog.get_schema_changes("raw", "clients")[0]["Applied"] is True
+
+
+def test_recrawl_is_idempotent_and_vanished_partitions_follow_the_delete_behaviour(datalake_home):
+    write_csv(datalake_home, "providers", "29", "provider_id\nP1\n")
+    gone = write_csv(datalake_home, "providers", "30", "provider_id\nP1\n")
+    crawl("c", "raw", ["s3://lake/raw/providers/"], UPDATE)
+
+    again = crawl("c", "raw", ["s3://lake/raw/providers/"], UPDATE)
+    assert (again.tables_created, again.tables_updated, again.partitions_added) == ([], [], 0)
+    assert [v["VersionId"] for v in Catalog().get_table_versions("raw", "providers")] == ["1"]
+
+    for f in gone.iterdir():
+        f.unlink()
+    gone.rmdir()
+    logged = crawl("c", "raw", ["s3://lake/raw/providers/"], LOG)
+    assert logged.partitions_deleted == 0
+    deleted = crawl("c", "raw", ["s3://lake/raw/providers/"], UPDATE)
+    assert deleted.partitions_deleted == 1
+    assert [p["Values"] for p in Catalog().get_partitions("raw", "providers")] == [["2026", "03", "29"]]
+
+
+def test_new_folders_only_sniffs_only_the_new_partitions(datalake_home):
+    policy = {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
+    write_parquet(
+        datalake_home, "transactions", "year=2026/month=03/day=29", pa.table({"transaction_id": ["T1"]})
+    )
+    crawl("p", "processed", ["s3://lake/processed/transactions/"], LOG, policy)
+
+    quiet = crawl("p", "processed", ["s3://lake/processed/transactions/"], LOG, policy)
+    wider = pa.table({"transaction_id": ["T2"], "channel": ["web"]})
+    write_parquet(datalake_home, "transactions", "year=2026/month=03/day=30", wider)
+    seen = crawl("p", "processed", ["s3://lake/processed/transactions/"], LOG, policy)
+
+    assert (quiet.partitions_added, quiet.schema_changes) == (0, [])
+    assert seen.partitions_added == 1
+    assert seen.schema_changes[0]["columns"] == [{"Name": "channel", "Type": "string"}]
+
+
+def test_a_missing_or_empty_target_creates_no_table(datalake_home):
+    (datalake_home / "s3/lake/raw/clients/year=2026/month=03/day=29").mkdir(parents=True)
+    (datalake_home / "s3/lake/raw/clients/year=2026/month=03/day=29/_SUCCESS").write_text("")
+
+    summary = crawl("c", "raw", ["s3://lake/raw/clients/", "s3://lake/raw/nothing/"], LOG)
+
+    assert summary.tables_created == []
+    assert Catalog().get_tables("raw") == []
