@@ -1,0 +1,310 @@
+"""The warehouse load against a real embedded PostgreSQL: idempotent MERGE, honest counts, SCD2 history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import shutil
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+from energy_datalake.local.warehouse import Warehouse
+
+from glue_jobs.lib import warehouse as wh
+
+DAY1 = dt.date(2026, 3, 28)
+DAY2 = dt.date(2026, 3, 29)
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server():
+    # Not under pytest's base temp dir: concurrent pytest sessions reset its permissions, and the server
+    # runs as another user when the tests run as root.
+    home = Path(tempfile.mkdtemp(prefix="dl-warehouse-test-"))
+    Warehouse(home).start()
+    yield home
+    Warehouse(home).stop()
+    shutil.rmtree(home)
+
+
+@pytest.fixture
+def url(server):
+    """A fresh database on the module's server, so each test starts from an empty warehouse."""
+    return Warehouse(server, database=f"test_{next(_databases)}").start()
+
+
+def run_of(day: dt.date, run_id: str = "run-1") -> wh.Run:
+    return wh.Run(run_id=run_id, run_date=day, loaded_at=dt.datetime.now(dt.UTC))
+
+
+def contents(url: str, table: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return sorted(conn.execute(f"SELECT * FROM energy.{table}").fetchall(), key=repr)
+
+
+def audit(url: str, table: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT run_date, rows_staged, rows_inserted, rows_updated FROM energy.load_audit "
+            "WHERE table_name = %s ORDER BY loaded_at",
+            (table,),
+        ).fetchall()
+
+
+def sales(spark, rows):
+    schema = (
+        "delivery_date date, tariff string, province_code string, segment string, clients bigint, "
+        "sold_kwh decimal(18,3), revenue_eur decimal(18,2), avg_price_eur_mwh decimal(12,2), "
+        "year string, month string, day string"
+    )
+    return spark.createDataFrame(rows, schema)
+
+
+SALES = [
+    (
+        DAY2,
+        "2.0TD",
+        "28",
+        "RESIDENTIAL",
+        2,
+        Decimal("10.500"),
+        Decimal("1.50"),
+        Decimal("142.86"),
+        "2026",
+        "03",
+        "29",
+    ),
+    (DAY2, "3.0TD", "08", "SME", 1, Decimal("40.000"), Decimal("4.00"), None, "2026", "03", "29"),
+]
+
+
+def load_sales(spark, url, rows, run):
+    table = "daily_sales_by_segment"
+    frame = wh.fact_rows(table, sales(spark, rows))
+    return wh.load_table(wh.PostgresWriter(url), run, table, frame, wh.FACT_KEYS[table])
+
+
+def test_first_load_inserts_and_a_rerun_changes_nothing(spark, url):
+    first = load_sales(spark, url, SALES, run_of(DAY2))
+    after_first = contents(url, "daily_sales_by_segment")
+    second = load_sales(spark, url, SALES, run_of(DAY2))
+
+    assert (first.rows_staged, first.rows_inserted, first.rows_updated) == (2, 2, 0)
+    assert (second.rows_staged, second.rows_inserted, second.rows_updated) == (2, 0, 0)
+    assert contents(url, "daily_sales_by_segment") == after_first
+    assert len(after_first) == 2
+    # The partition columns are folders in the lake, not warehouse columns.
+    assert len(after_first[0]) == 8
+    assert audit(url, "daily_sales_by_segment") == [(DAY2, 2, 2, 0), (DAY2, 2, 0, 0)]
+
+
+def test_a_changed_value_of_an_existing_key_is_updated(spark, url):
+    load_sales(spark, url, SALES, run_of(DAY2))
+    # A null that gets a value and a value that changes: each is a change of its row (NULL-safe compare).
+    changed = [
+        SALES[0][:7] + (Decimal("150.00"),) + SALES[0][8:],
+        SALES[1][:7] + (Decimal("100.00"),) + SALES[1][8:],
+    ]
+
+    result = load_sales(spark, url, changed, run_of(DAY2, "run-2"))
+
+    assert (result.rows_inserted, result.rows_updated) == (0, 2)
+    prices = {row[1]: row[7] for row in contents(url, "daily_sales_by_segment")}
+    assert prices == {"2.0TD": Decimal("150.00"), "3.0TD": Decimal("100.00")}
+
+    one_back_to_null = [changed[0], SALES[1]]
+    result = load_sales(spark, url, one_back_to_null, run_of(DAY2, "run-3"))
+    assert (result.rows_inserted, result.rows_updated) == (0, 1)
+    prices = {row[1]: row[7] for row in contents(url, "daily_sales_by_segment")}
+    assert prices == {"2.0TD": Decimal("150.00"), "3.0TD": None}
+
+
+def test_a_new_day_inserts_beside_the_previous_one(spark, url):
+    load_sales(spark, url, SALES, run_of(DAY2))
+    next_day = [(DAY2 + dt.timedelta(days=1),) + SALES[0][1:]]
+
+    result = load_sales(spark, url, next_day, run_of(DAY2 + dt.timedelta(days=1)))
+
+    assert (result.rows_inserted, result.rows_updated) == (1, 0)
+    assert len(contents(url, "daily_sales_by_segment")) == 3
+
+
+def test_a_new_kpi_column_is_added_to_the_table(spark, url):
+    table = "daily_energy_balance"
+    writer = wh.PostgresWriter(url)
+    before = spark.createDataFrame(
+        [(DAY2, Decimal("10.000"))], "delivery_date date, purchased_kwh decimal(18,3)"
+    )
+    wh.load_table(writer, run_of(DAY2), table, before, ("delivery_date",))
+    after = spark.createDataFrame(
+        [(DAY2, Decimal("10.000"), 7)],
+        "delivery_date date, purchased_kwh decimal(18,3), transaction_count bigint",
+    )
+
+    result = wh.load_table(writer, run_of(DAY2), table, after, ("delivery_date",))
+
+    assert (result.rows_inserted, result.rows_updated) == (0, 1)
+    assert contents(url, table) == [(DAY2, Decimal("10.000"), 7)]
+
+
+def test_timestamps_keep_their_utc_instant(spark, url):
+    table = "hourly_price_curve"
+    frame = spark.sql(
+        "SELECT TIMESTAMP '2026-03-28 23:00:00' AS delivery_start, 1 AS hour_index "
+        "UNION ALL SELECT TIMESTAMP '2026-03-29 00:00:00', 2"
+    )
+
+    wh.load_table(wh.PostgresWriter(url), run_of(DAY2), table, frame, wh.FACT_KEYS[table])
+
+    assert contents(url, table) == [
+        (dt.datetime(2026, 3, 28, 23, 0), 1),
+        (dt.datetime(2026, 3, 29, 0, 0), 2),
+    ]
+
+
+def test_a_repeated_or_null_key_stops_the_load(spark):
+    repeated = sales(spark, [SALES[0], SALES[0]])
+    with pytest.raises(ValueError, match="daily_sales_by_segment: key .* repeated"):
+        wh.fact_rows("daily_sales_by_segment", repeated)
+    null_key = sales(spark, [SALES[0][:2] + (None,) + SALES[0][3:]])
+    with pytest.raises(ValueError, match="1 row\\(s\\) with a null key"):
+        wh.fact_rows("daily_sales_by_segment", null_key)
+
+
+CLIENT_SCHEMA = (
+    "client_id string, tax_id string, full_name string, email string, cups string, tariff string, "
+    "contracted_power_kw decimal(8,3), province_code string, segment string, signup_date date, "
+    "updated_at timestamp, source_file string"
+)
+
+
+def client(client_id, tariff="2.0TD", power="4.600", province="28", segment="RESIDENTIAL"):
+    return (
+        client_id,
+        "12345678Z",
+        "Nombre Apellido",
+        "a@example.com",
+        f"ES00210000000000{client_id[-2:]}XY",
+        tariff,
+        Decimal(power),
+        province,
+        segment,
+        dt.date(2025, 1, 1),
+        dt.datetime(2026, 3, 1, 10, 0),
+        "clients.csv",
+    )
+
+
+def load_clients(spark, url, day, rows, run_id="run-1"):
+    return wh.load_dim_client(
+        wh.PostgresWriter(url), run_of(day, run_id), spark.createDataFrame(rows, CLIENT_SCHEMA)
+    )
+
+
+def versions(url):
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT client_id, tariff, contracted_power_kw, valid_from, valid_to, is_current "
+            "FROM energy.dim_client ORDER BY client_id, valid_from"
+        ).fetchall()
+
+
+def test_dim_client_opens_a_version_on_change_and_closes_the_old_one(spark, url):
+    first = load_clients(spark, url, DAY1, [client("C01"), client("C02")])
+    second = load_clients(
+        spark, url, DAY2, [client("C01", tariff="3.0TD", power="20.000"), client("C02"), client("C03")]
+    )
+
+    assert (first.rows_inserted, first.rows_updated) == (2, 0)
+    # C01 gets a new version (inserted) and its old one is closed (updated); C03 appears; C02 is unchanged.
+    assert (second.rows_staged, second.rows_inserted, second.rows_updated) == (3, 2, 1)
+    assert versions(url) == [
+        ("C01", "2.0TD", Decimal("4.600"), DAY1, DAY2, False),
+        ("C01", "3.0TD", Decimal("20.000"), DAY2, None, True),
+        ("C02", "2.0TD", Decimal("4.600"), DAY1, None, True),
+        ("C03", "2.0TD", Decimal("4.600"), DAY2, None, True),
+    ]
+
+
+def test_dim_client_rerunning_a_date_changes_nothing(spark, url):
+    day1 = [client("C01"), client("C02")]
+    day2 = [client("C01", segment="SME"), client("C02")]
+    load_clients(spark, url, DAY1, day1)
+    load_clients(spark, url, DAY2, day2)
+    history = contents(url, "dim_client")
+
+    rerun_day2 = load_clients(spark, url, DAY2, day2, "run-again")
+    rerun_day1 = load_clients(spark, url, DAY1, day1, "backfill-again")
+
+    assert (rerun_day2.rows_inserted, rerun_day2.rows_updated) == (0, 0)
+    assert (rerun_day1.rows_inserted, rerun_day1.rows_updated) == (0, 0)
+    assert contents(url, "dim_client") == history
+    assert [row[1:] for row in audit(url, "dim_client")] == [(2, 2, 0), (2, 1, 1), (2, 0, 0), (2, 0, 0)]
+
+
+def test_dim_client_correction_of_the_same_day_is_made_in_place(spark, url):
+    load_clients(spark, url, DAY1, [client("C01")])
+    load_clients(spark, url, DAY2, [client("C01", province="08")])
+
+    corrected = load_clients(spark, url, DAY2, [client("C01", province="41")], "corrected-export")
+
+    assert (corrected.rows_inserted, corrected.rows_updated) == (0, 1)
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT province_code, valid_from, valid_to, is_current FROM energy.dim_client ORDER BY valid_from"
+        ).fetchall()
+    assert rows == [("28", DAY1, DAY2, False), ("41", DAY2, None, True)]
+
+
+def test_dim_client_holds_no_personal_data(spark, url):
+    load_clients(spark, url, DAY1, [client("C01")])
+    with psycopg.connect(url) as conn:
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = 'energy' AND table_name = 'dim_client'"
+            ).fetchall()
+        }
+    assert columns.isdisjoint({"tax_id", "full_name", "email"})
+    assert {"client_id", "cups", "valid_from", "valid_to", "is_current"} <= columns
+
+
+PROVIDER_SCHEMA = (
+    "provider_id string, legal_name string, tax_id string, provider_type string, technology string, "
+    "country_code string, active boolean, updated_at timestamp, source_file string"
+)
+
+
+def test_dim_provider_is_upserted(spark, url):
+    writer = wh.PostgresWriter(url)
+    updated_at = dt.datetime(2026, 3, 1, 8, 0)
+    day1 = [("P01", "Solar SA", "A58818501", "GENERATOR", "SOLAR", "ES", True, updated_at, "p.csv")]
+    day2 = [("P01", "Solar SA", "A58818501", "GENERATOR", "SOLAR", "ES", False, updated_at, "p.csv")]
+
+    def load(rows, day):
+        frame = wh.provider_rows(spark.createDataFrame(rows, PROVIDER_SCHEMA))
+        return wh.load_table(writer, run_of(day), wh.DIM_PROVIDER, frame, wh.DIM_PROVIDER_KEY)
+
+    assert (load(day1, DAY1).rows_inserted, load(day1, DAY1).rows_inserted) == (1, 0)
+    result = load(day2, DAY2)
+
+    assert (result.rows_inserted, result.rows_updated) == (0, 1)
+    assert [row[6] for row in contents(url, wh.DIM_PROVIDER)] == [False]
+
+
+def test_ensure_schema_is_idempotent(url):
+    with psycopg.connect(url) as conn:
+        wh.ensure_schema(conn)
+        wh.ensure_schema(conn)
+        tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'energy'"
+            ).fetchall()
+        }
+    assert tables == {"dim_client", "dim_provider", "load_audit"}
