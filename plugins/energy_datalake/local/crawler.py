@@ -28,6 +28,10 @@ from energy_datalake.local.catalog import Catalog, column_changes
 
 DATA_SUFFIXES = {".csv": "csv", ".parquet": "parquet"}
 
+# The export contract's dialect (as the templates' CSV classifier declares it): the sniffer only guesses
+# types, and a short or long row among the sampled ones must not make it guess another dialect.
+EXPORT_CSV = "delim=',', quote='\"', escape='\"', header=true, strict_mode=false, null_padding=true"
+
 STORAGE = {
     "csv": {
         "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
@@ -227,7 +231,7 @@ def infer_columns(path: Path) -> list[dict]:
     import duckdb
 
     with duckdb.connect() as con:
-        (columns,) = con.execute("SELECT Columns FROM sniff_csv(?)", [str(path)]).fetchone()
+        (columns,) = con.execute(f"SELECT Columns FROM sniff_csv(?, {EXPORT_CSV})", [str(path)]).fetchone()
     return [{"Name": c["name"], "Type": _duckdb_type(c["type"])} for c in columns]
 
 

@@ -10,7 +10,8 @@
   filtering). The principal ``etl`` (the ETL role) reads everything, with no scan limit.
 - DuckDB itself is sandboxed per query: it may read only the folders of the tables the query was granted,
   its configuration is locked, and table functions that read files are refused.
-- Data scanned is DuckDB's count of bytes read (its profiler's ``total_bytes_read``); a query that scans
+- Data scanned is what DuckDB's scans read (its profiler's ``total_bytes_scanned``: the column chunks of the
+  row groups read, the CSV bytes parsed), so partition and column pruning show in it; a query that scans
   more than the workgroup's ``bytes_scanned_cutoff`` fails as on Athena (checked once the scan is done).
 """
 
@@ -329,8 +330,11 @@ def _quote(text: str) -> str:
 
 
 def _bytes_read(con) -> int:
+    # The scans' bytes (column chunks of the row groups read, CSV bytes parsed), like Athena's data scanned;
+    # the I/O total would also count the footers DuckDB reads at bind time from files that pruning skips.
+    # A query answered from the Parquet footers alone (count(*)) runs no scan and leaves no profile.
     profile = json.loads(con.get_profiling_information(format="json"))
-    return int(profile.get("io", {}).get("total_bytes_read", 0))
+    return int(profile.get("query", {}).get("total_bytes_scanned", 0))
 
 
 # The `datalake query` command
