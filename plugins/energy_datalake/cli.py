@@ -19,6 +19,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--providers", type=int, default=40, help="number of providers (default 40)")
     gen.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     gen.add_argument("--out", help="raw zone folder (default: the local lake's raw zone)")
+    gen.add_argument(
+        "--error-rate",
+        type=float,
+        default=0.001,
+        help="share of transaction rows (and a few client rows) that break the contract on purpose (default 0.001)",
+    )
 
     run = sub.add_parser("run", help="run the daily DAG through Airflow for a date or a range of dates")
     run.add_argument("--date", required=True, help="run date, YYYY-MM-DD")
