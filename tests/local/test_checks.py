@@ -11,12 +11,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from energy_datalake import templates
 from energy_datalake.local import checks
-from energy_datalake.local.crawler import crawl
+from energy_datalake.local.crawler import run_crawler
 
 RUN_DATE = "2026-03-29"
 PARTITION = "year=2026/month=03/day=29"
-LAKE = "s3://lake"
 
 
 def ts(hour: int) -> datetime:
@@ -261,7 +261,7 @@ ROWS = {
 
 def build_lake(home: Path, raw: dict[str, str], rows: dict[str, list[dict]]) -> None:
     """Write the zones for RUN_DATE under ``home`` and crawl them into the catalog."""
-    bucket = home / "s3" / "lake"
+    bucket = home / "s3" / templates.load().lake_bucket
     for entity, text in raw.items():
         folder = bucket / "raw" / entity / PARTITION
         folder.mkdir(parents=True)
@@ -273,9 +273,8 @@ def build_lake(home: Path, raw: dict[str, str], rows: dict[str, list[dict]]) -> 
         pq.write_table(
             pa.Table.from_pylist(table_rows, schema=SCHEMAS[table]), folder / "part-00000.snappy.parquet"
         )
-    crawl("raw", "raw", [f"{LAKE}/raw/{e}/" for e in raw])
-    crawl("processed", "processed", [f"{LAKE}/processed/"])
-    crawl("curated", "curated", [f"{LAKE}/curated/"])
+    for crawler in ("raw-data-crawler", "processed-data-crawler", "curated-data-crawler"):
+        run_crawler(crawler)
 
 
 def failures_of(results) -> dict[tuple[str, str], int]:
@@ -415,3 +414,12 @@ def test_a_check_that_cannot_run_fails_the_gate_with_the_reason(datalake_home):
 
     with pytest.raises(checks.CheckFailed, match="curated.hourly_price_curve does not exist"):
         checks.run_checks(RUN_DATE)
+
+
+def test_a_day_without_quarantined_rows_reconciles_through_the_declared_empty_quarantine(datalake_home):
+    raw = {**RAW, "clients": RAW["clients"].rsplit("C4", 1)[0]}
+    rows = {k: copy.deepcopy(v) for k, v in ROWS.items() if k != "processed/quarantine/entity=clients"}
+    rows["processed/load_manifest"][1].update(rows_read=3, rows_quarantined=0)
+    build_lake(datalake_home, raw, rows)
+
+    assert failures_of(checks.run_checks(RUN_DATE)) == {}

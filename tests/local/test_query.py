@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from argparse import Namespace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from energy_datalake.local.crawler import crawl
+from energy_datalake import templates
+from energy_datalake.local.crawler import run_crawler
 from energy_datalake.local.query import (
     ETL,
     AccessDenied,
@@ -18,6 +21,7 @@ from energy_datalake.local.query import (
     QueryError,
     format_bytes,
 )
+from energy_datalake.local.query import main as query_main
 
 PERSONAL = ("tax_id", "full_name", "email")
 DAYS = ("29", "30")
@@ -25,39 +29,19 @@ ROWS_PER_DAY = 2_000
 
 
 @dataclass(frozen=True)
-class Grant:
-    principal: str
-    database: str
-    table: str | None
-    permissions: tuple[str, ...] = ("SELECT",)
-    excluded_columns: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Workgroup:
-    name: str
-    bytes_scanned_cutoff: int | None
-
-
-@dataclass(frozen=True)
 class Environment:
+    """What the engine reads from the templates: the workgroups and the grants."""
+
     workgroups: dict
     grants: list
 
 
-# DESIGN.md §7 as grants: reporting reads curated; analysts also processed without personal data.
-ENVIRONMENT = Environment(
-    workgroups={"reporting": Workgroup("reporting", 10**9), "analysts": Workgroup("analysts", 10**9)},
-    grants=[
-        Grant("reporting", "curated", None),
-        Grant("analysts", "curated", None),
-        Grant("analysts", "processed", "clients", excluded_columns=PERSONAL),
-        Grant("analysts", "processed", "transactions"),
-    ],
-)
+# The grants of DESIGN.md §7 as the templates declare them.
+TEMPLATES = templates.load()
+PERSONAS = tuple(TEMPLATES.workgroups)
 
 
-def engine(workgroup: str, environment=ENVIRONMENT) -> QueryEngine:
+def engine(workgroup: str, environment=None) -> QueryEngine:
     return QueryEngine(workgroup, environment=environment)
 
 
@@ -79,38 +63,42 @@ def transactions(day: str) -> pa.Table:
 
 @pytest.fixture
 def lake(datalake_home):
-    bucket = datalake_home / "s3/lake"
+    bucket = datalake_home / "s3" / TEMPLATES.lake_bucket
     for day in DAYS:
-        partition = f"year=2026/month=03/day={day}"
-        folder = bucket / "processed/transactions" / partition
-        folder.mkdir(parents=True)
-        pq.write_table(transactions(day), folder / "part-00000.snappy.parquet")
-        folder = bucket / "processed/clients" / partition
-        folder.mkdir(parents=True)
-        clients = pa.table(
-            {
-                "client_id": ["C1", "C2"],
-                "tax_id": ["12345678Z", "X1234567L"],
-                "full_name": ["Muñoz, Begoña", "Ana"],
-                "email": ["b@x.es", None],
-                "tariff": ["2.0TD", "3.0TD"],
-            }
-        )
-        pq.write_table(clients, folder / "part-00000.snappy.parquet")
-        folder = bucket / "curated/daily_energy_balance" / partition
-        folder.mkdir(parents=True)
-        balance = pa.table({"sold_kwh": pa.array([Decimal("10.5")], pa.decimal128(18, 3))})
-        pq.write_table(balance, folder / "part-00000.snappy.parquet")
-        folder = bucket / "raw/clients" / partition
-        folder.mkdir(parents=True)
-        (folder / f"clients_202603{day}.csv").write_text(
-            '\ufeffclient_id,full_name,note\r\nC1,"Muñoz, Begoña","two\r\nlines"\r\nC2,short\r\n',
-            encoding="utf-8",
-        )
-    crawl("processed", "processed", ["s3://lake/processed/"])
-    crawl("curated", "curated", ["s3://lake/curated/"])
-    crawl("raw", "raw", ["s3://lake/raw/clients/"])
+        write_day(bucket, day)
+    for crawler in ("processed-data-crawler", "curated-data-crawler", "raw-data-crawler"):
+        run_crawler(crawler)
     return bucket
+
+
+def write_day(bucket, day):
+    partition = f"year=2026/month=03/day={day}"
+    folder = bucket / "processed/transactions" / partition
+    folder.mkdir(parents=True)
+    pq.write_table(transactions(day), folder / "part-00000.snappy.parquet")
+    folder = bucket / "processed/clients" / partition
+    folder.mkdir(parents=True)
+    clients = pa.table(
+        {
+            "client_id": ["C1", "C2"],
+            "tax_id": ["12345678Z", "X1234567L"],
+            "full_name": ["Muñoz, Begoña", "Ana"],
+            "email": ["b@x.es", None],
+            "tariff": ["2.0TD", "3.0TD"],
+        }
+    )
+    pq.write_table(clients, folder / "part-00000.snappy.parquet")
+    folder = bucket / "curated/daily_energy_balance" / partition
+    folder.mkdir(parents=True)
+    balance = pa.table({"sold_kwh": pa.array([Decimal("10.5")], pa.decimal128(18, 3))})
+    pq.write_table(balance, folder / "part-00000.snappy.parquet")
+    folder = bucket / "raw/clients" / partition
+    folder.mkdir(parents=True)
+    (folder / f"clients_202603{day}.csv").write_text(
+        '\ufeffclient_id,full_name,note\r\nC1,"Muñoz, Begoña","two\r\nlines"\r\nC2,short\r\n',
+        encoding="utf-8",
+    )
+    (folder / "_SUCCESS").write_text("")
 
 
 def scalar(result):
@@ -140,23 +128,26 @@ def test_reporting_reads_curated_but_not_processed(lake):
     assert scalar(
         engine("reporting").execute("SELECT sum(sold_kwh) FROM curated.daily_energy_balance")
     ) == Decimal("21.000")
-    with pytest.raises(AccessDenied, match="processed.transactions"):
-        engine("reporting").execute("SELECT count(*) FROM processed.transactions")
+    for table in ("transactions", "clients", "providers", "load_manifest", "quarantine"):
+        with pytest.raises(AccessDenied, match=f"processed.{table}"):
+            engine("reporting").execute(f"SELECT count(*) FROM processed.{table}")
     with pytest.raises(AccessDenied, match="processed.clients"):
         engine("reporting").execute(
             "WITH c AS (SELECT client_id FROM processed.clients) SELECT * FROM curated.daily_energy_balance, c"
         )
 
 
-def test_select_star_expands_to_the_granted_columns_only(lake):
-    analysts = engine("analysts").execute(
-        "SELECT * FROM processed.clients WHERE day = '29' ORDER BY client_id"
-    )
-    everything = engine(ETL).execute("SELECT * FROM processed.clients WHERE day = '29' ORDER BY client_id")
+@pytest.mark.parametrize("workgroup", ["analysts", "data-science"])
+def test_select_star_expands_to_the_granted_columns_only(lake, workgroup):
+    sql = "SELECT * FROM processed.clients WHERE day = '29' ORDER BY client_id"
+    persona = engine(workgroup).execute(sql)
+    everything = engine(ETL).execute(sql)
 
-    assert analysts.columns == ["client_id", "tariff", "year", "month", "day"]
-    assert set(everything.columns) - set(analysts.columns) == set(PERSONAL)
-    assert analysts.rows[0][:2] == ("C1", "2.0TD")
+    assert persona.columns == [c for c in everything.columns if c not in PERSONAL]
+    assert set(everything.columns) - set(persona.columns) == set(PERSONAL)
+    row = dict(zip(persona.columns, persona.rows[0], strict=True))
+    # cups is declared in the template but absent from these files: NULL, as Athena reads it.
+    assert (row["client_id"], row["tariff"], row["cups"], row["day"]) == ("C1", "2.0TD", None, "29")
 
 
 @pytest.mark.parametrize(
@@ -174,7 +165,7 @@ def test_an_excluded_column_is_denied_by_name(lake, sql, column):
 
 
 def test_nobody_but_etl_reads_raw_and_etl_reads_the_csv_exactly(lake):
-    for workgroup in ENVIRONMENT.workgroups:
+    for workgroup in PERSONAS:
         with pytest.raises(AccessDenied, match="raw.clients"):
             engine(workgroup).execute("SELECT count(*) FROM raw.clients")
 
@@ -199,7 +190,8 @@ def test_data_scanned_is_reported_and_shrinks_with_partition_and_column_pruning(
 
 def test_a_query_over_the_workgroup_cutoff_fails_like_athena(lake):
     full = engine("analysts").execute("SELECT * FROM processed.transactions").bytes_scanned
-    tight = Environment({"analysts": Workgroup("analysts", full - 1)}, ENVIRONMENT.grants)
+    analysts = replace(TEMPLATES.workgroups["analysts"], bytes_scanned_cutoff=full - 1)
+    tight = Environment({"analysts": analysts}, TEMPLATES.grants)
 
     with pytest.raises(BytesScannedCutoffExceeded, match="bytes scanned limit was exceeded"):
         engine("analysts", tight).execute("SELECT * FROM processed.transactions")
@@ -209,12 +201,10 @@ def test_a_query_over_the_workgroup_cutoff_fails_like_athena(lake):
 
 
 def test_only_registered_partitions_are_visible(lake):
-    late = lake / "processed/transactions/year=2026/month=03/day=31"
-    late.mkdir()
-    pq.write_table(transactions("30"), late / "part-00000.snappy.parquet")
+    write_day(lake, "31")
 
     before = scalar(engine(ETL).execute("SELECT count(*) FROM processed.transactions"))
-    crawl("processed", "processed", ["s3://lake/processed/"])
+    run_crawler("processed-data-crawler")
     after = scalar(engine(ETL).execute("SELECT count(*) FROM processed.transactions"))
 
     assert (before, after) == (2 * ROWS_PER_DAY, 3 * ROWS_PER_DAY)
@@ -245,3 +235,21 @@ def test_unknown_workgroup_is_an_error():
 def test_data_scanned_reads_like_athena():
     assert format_bytes(512) == "512 B"
     assert format_bytes(1_289_748) == "1.23 MB"
+
+
+def test_datalake_query_prints_the_table_and_data_scanned(lake, capsys):
+    args = Namespace(
+        workgroup="reporting", sql="SELECT sum(sold_kwh) AS sold FROM curated.daily_energy_balance"
+    )
+
+    assert query_main(args) == 0
+    out = capsys.readouterr().out
+    assert "sold" in out and "21.000" in out
+    assert re.search(r"Data scanned: \d+(\.\d\d)? (B|KB|MB)", out)
+
+
+def test_datalake_query_denied_names_the_table_and_exits_1(lake, capsys):
+    args = Namespace(workgroup="analysts", sql="SELECT count(*) FROM raw.clients")
+
+    assert query_main(args) == 1
+    assert "raw.clients" in capsys.readouterr().err

@@ -20,6 +20,7 @@ Files whose names start with ``_`` or ``.`` (``_SUCCESS``, Spark's ``.crc``) are
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +72,7 @@ def run_crawler(name: str, env: str | None = None, catalog: Catalog | None = Non
     if name not in crawlers:
         raise KeyError(f"no crawler {name!r} in the templates (known: {', '.join(sorted(crawlers))})")
     crawler = crawlers[name]
+    register_declared_tables(env, catalog, database=crawler.database)
     return crawl(
         name,
         crawler.database,
@@ -78,8 +80,35 @@ def run_crawler(name: str, env: str | None = None, catalog: Catalog | None = Non
         schema_change_policy=crawler.schema_change_policy or {},
         recrawl_policy=crawler.recrawl_policy or {},
         table_prefix=crawler.table_prefix or "",
+        exclusions=crawler.exclusions,
         catalog=catalog,
     )
+
+
+def register_declared_tables(
+    env: str | None = None, catalog: Catalog | None = None, database: str | None = None
+) -> list[str]:
+    """Create the tables the templates declare (``AWS::Glue::Table``) that the catalog lacks.
+
+    On AWS the catalog stack creates them at deploy time, before any crawl, so a declared table exists even
+    with no data yet (an empty quarantine is still a table). Returns the names created.
+    """
+    catalog = catalog or Catalog()
+    created = []
+    for qualified, declared in sorted(templates.load(env).tables.items()):
+        if database not in (None, declared.database) or catalog.table_exists(
+            declared.database, declared.name
+        ):
+            continue
+        catalog.create_database(declared.database)
+        columns = [{"Name": n, "Type": t} for n, t in declared.columns]
+        keys = [{"Name": k, "Type": "string"} for k in declared.partition_keys]
+        classification = declared.parameters.get("classification", "parquet")
+        table = _table_input(declared.name, declared.location, classification, columns, keys)
+        table["Parameters"] = {**table["Parameters"], **declared.parameters}
+        catalog.create_or_update_table(declared.database, table)
+        created.append(qualified)
+    return created
 
 
 def refresh_catalog(env: str | None = None, catalog: Catalog | None = None) -> list[CrawlSummary]:
@@ -124,16 +153,22 @@ def crawl(
     schema_change_policy: dict | None = None,
     recrawl_policy: dict | None = None,
     table_prefix: str = "",
+    exclusions: dict[str, list[str]] | None = None,
     catalog: Catalog | None = None,
 ) -> CrawlSummary:
-    """Crawl ``s3_targets`` into ``database`` (see the module docstring for the rules)."""
+    """Crawl ``s3_targets`` into ``database`` (see the module docstring for the rules).
+
+    ``exclusions``: {target: glob patterns relative to the target}, as in Glue's S3Target.Exclusions.
+    """
     catalog = catalog or Catalog()
     catalog.create_database(database)
     summary = CrawlSummary(crawler=name)
     policy = _Policy(schema_change_policy or {}, recrawl_policy or {})
     for target in s3_targets:
+        excluded = tuple((exclusions or {}).get(target, ()))
         for table_name, uri in table_folders(target):
-            _crawl_table(catalog, database, table_prefix + table_name, uri, policy, summary)
+            files = [f for f in _data_files(config.local_path(uri)) if not _excluded(f, target, excluded)]
+            _crawl_table(catalog, database, table_prefix + table_name, uri, files, policy, summary)
     return summary
 
 
@@ -168,10 +203,15 @@ class _Policy:
 
 
 def _crawl_table(
-    catalog: Catalog, database: str, name: str, uri: str, policy: _Policy, summary: CrawlSummary
+    catalog: Catalog,
+    database: str,
+    name: str,
+    uri: str,
+    files: list[Path],
+    policy: _Policy,
+    summary: CrawlSummary,
 ):
     folder = config.local_path(uri)
-    files = _data_files(folder)
     if not files:
         return
     partition_keys = _partition_keys(folder, files[-1])
@@ -332,6 +372,11 @@ def _data_files(folder: Path) -> list[Path]:
         and all(_visible(part) for part in p.relative_to(folder).parts)
     ]
     return sorted(files, key=lambda p: (p.stat().st_mtime_ns, str(p)))
+
+
+def _excluded(path: Path, target: str, patterns: tuple[str, ...]) -> bool:
+    relative = path.relative_to(config.local_path(target.rstrip("/") + "/")).as_posix()
+    return any(fnmatch.fnmatchcase(relative, pattern) for pattern in patterns)
 
 
 def _visible(path: Path | str) -> bool:

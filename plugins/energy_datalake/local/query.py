@@ -183,7 +183,7 @@ class QueryEngine:
             granted = columns
         else:
             # Lake Formation grants add up: a column is visible if any grant on the table includes it.
-            granted = [c for c in columns if any(c not in g.excluded_columns for g in grants)]
+            granted = [c for c in columns if any(_grant_includes(g, c) for g in grants)]
         excluded = frozenset(columns) - set(granted)
         return _TableAccess(database, name, table, tuple(granted), excluded, _folders(self.catalog, table))
 
@@ -206,6 +206,11 @@ class QueryEngine:
                         f"Access denied: workgroup {self.workgroup!r} may not read column {name} "
                         f"of table {access.database}.{access.name}"
                     )
+
+
+def _grant_includes(grant, column: str) -> bool:
+    listed = getattr(grant, "columns", None)
+    return column not in grant.excluded_columns and (listed is None or column in listed)
 
 
 def _grant_covers(grant, database: str, name: str) -> bool:
@@ -256,7 +261,7 @@ def _sandbox(con, accesses) -> None:
     con.execute("SET allowed_directories = ?", [folders])
     for access in accesses:
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{access.database}"')
-        con.execute(f'CREATE VIEW "{access.database}"."{access.name}" AS {_view_sql(access)}')
+        con.execute(f'CREATE VIEW "{access.database}"."{access.name}" AS {_view_sql(con, access)}')
     con.execute("SET enable_external_access = false")
     con.execute("PRAGMA enable_profiling = 'no_output'")
     con.execute("SET lock_configuration = true")
@@ -270,16 +275,16 @@ def _folders(catalog: Catalog, table: dict) -> tuple[Path, ...]:
     return (config.local_path(table["StorageDescriptor"]["Location"]),)
 
 
-def _view_sql(access: _TableAccess) -> str:
+def _view_sql(con, access: _TableAccess) -> str:
     table = access.table
     types = {c["Name"]: c["Type"] for c in _columns(table)}
-    folders = [f for f in access.folders if f.is_dir()]
     classification = table.get("Parameters", {}).get("classification", "parquet")
+    extension = "csv" if classification == "csv" else "parquet"
+    folders = [f for f in access.folders if f.is_dir() and any(f.glob(f"*.{extension}"))]
     if not folders:
         # No registered data: an empty relation with the table's columns, as Athena returns.
         columns = ", ".join(f'CAST(NULL AS {duckdb_type(types[c])}) AS "{c}"' for c in access.granted)
         return f"SELECT {columns} WHERE false"
-    extension = "csv" if classification == "csv" else "parquet"
     paths = "[" + ", ".join(_quote(f"{f}/*.{extension}") for f in folders) + "]"
     if classification == "csv":
         data_columns = [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
@@ -295,7 +300,13 @@ def _view_sql(access: _TableAccess) -> str:
         return f"SELECT {select} FROM {source}"
     hive = "true" if table.get("PartitionKeys") else "false"
     source = f"read_parquet({paths}, hive_partitioning={hive}, hive_types_autocast=false, union_by_name=true)"
-    return "SELECT " + ", ".join(f'"{c}"' for c in access.granted) + f" FROM {source}"
+    # Parquet columns resolve by name; a catalog column no file has reads as NULL, as on Athena.
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    select = ", ".join(
+        f'"{c}"' if c in present else f'CAST(NULL AS {duckdb_type(types[c])}) AS "{c}"'
+        for c in access.granted
+    )
+    return f"SELECT {select} FROM {source}"
 
 
 def duckdb_type(glue_type: str, csv: bool = False) -> str:
