@@ -8,8 +8,10 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
+from energy_datalake import templates
 from energy_datalake.local.catalog import Catalog
-from energy_datalake.local.crawler import crawl
+from energy_datalake.local.crawler import crawl, refresh_catalog, run_crawler
 
 LOG = {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
 UPDATE = {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "DELETE_FROM_DATABASE"}
@@ -190,3 +192,48 @@ def test_a_missing_or_empty_target_creates_no_table(datalake_home):
 
     assert summary.tables_created == []
     assert Catalog().get_tables("raw") == []
+
+
+def test_excluded_files_are_neither_sniffed_nor_partitions(datalake_home):
+    write_csv(datalake_home, "clients", "29", "client_id\nC1\n")
+    write_csv(datalake_home, "clients", "30", "whatever,else\n1,2\n", name="notes_bad.csv")
+    target = "s3://lake/raw/clients/"
+
+    crawl("c", "raw", [target], UPDATE, exclusions={target: ["**/*_bad.csv"]})
+
+    assert columns(Catalog().get_table("raw", "clients")) == {"client_id": "string"}
+    assert [p["Values"] for p in Catalog().get_partitions("raw", "clients")] == [["2026", "03", "29"]]
+
+
+def test_the_templates_crawlers_run_by_name_and_declared_tables_exist_before_data(datalake_home):
+    environment = templates.load()
+
+    summary = run_crawler("processed-data-crawler")
+
+    catalog = Catalog()
+    declared = {t.split(".")[1] for t in environment.tables if t.startswith("processed.")}
+    assert {t["Name"] for t in catalog.get_tables("processed")} == declared
+    quarantine = catalog.get_table("processed", "quarantine")
+    assert [k["Name"] for k in quarantine["PartitionKeys"]] == ["entity", "year", "month", "day"]
+    assert (
+        quarantine["StorageDescriptor"]["Location"] == f"s3://{environment.lake_bucket}/processed/quarantine/"
+    )
+    assert (summary.tables_created, summary.partitions_added) == ([], 0)
+    with pytest.raises(KeyError, match="no crawler 'nope'"):
+        run_crawler("nope")
+
+
+def test_refresh_catalog_adds_the_processed_and_curated_partitions(datalake_home):
+    bucket = datalake_home / "s3" / templates.load().lake_bucket
+    for table in ("processed/transactions", "curated/daily_energy_balance"):
+        folder = bucket / table / "year=2026/month=03/day=29"
+        folder.mkdir(parents=True)
+        pq.write_table(pa.table({"transaction_id": ["T1"]}), folder / "part-00000.snappy.parquet")
+
+    summaries = refresh_catalog()
+
+    assert [s.crawler for s in summaries] == ["processed-data-crawler", "curated-data-crawler"]
+    catalog = Catalog()
+    assert len(catalog.get_partitions("processed", "transactions")) == 1
+    assert catalog.get_table("curated", "daily_energy_balance")["Parameters"]["classification"] == "parquet"
+    assert len(catalog.get_partitions("curated", "daily_energy_balance")) == 1
