@@ -216,3 +216,11 @@ def test_load_is_cached_and_follows_template_changes(tmp_path):
         )
     )
     assert templates.load("dev", directory).buckets["glue_scripts"] == "energy-trading-datalake-dev-code"
+
+
+def test_quarantine_and_manifest_tables_match_what_raw_to_processed_writes(env):
+    from glue_jobs.lib.raw_processing import MANIFEST_SCHEMA, QUARANTINE_SCHEMA
+
+    for table, schema in (("quarantine", QUARANTINE_SCHEMA), ("load_manifest", MANIFEST_SCHEMA)):
+        written = [(f.name, f.dataType.simpleString()) for f in schema.fields]
+        assert list(env.tables[f"processed.{table}"].columns) == written, table
