@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from energy_datalake import templates
+from energy_datalake import config, templates
 
 from glue_jobs.lib.contract import CONTRACT
 
@@ -224,3 +224,9 @@ def test_quarantine_and_manifest_tables_match_what_raw_to_processed_writes(env):
     for table, schema in (("quarantine", QUARANTINE_SCHEMA), ("load_manifest", MANIFEST_SCHEMA)):
         written = [(f.name, f.dataType.simpleString()) for f in schema.fields]
         assert list(env.tables[f"processed.{table}"].columns) == written, table
+
+
+def test_the_deployment_guide_gives_the_deployment_order():
+    guide = (config.REPO_ROOT / "docs" / "deployment.md").read_text()
+    order = " → ".join(s.template.stem for s in templates.load("dev").stacks)
+    assert f"    {order}\n" in guide
