@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlglot
+from energy_datalake import templates
 from energy_datalake.local.warehouse import Warehouse
 from pyspark.sql import types as T
 
@@ -64,6 +65,10 @@ def test_the_columns_follow_the_dataframe_schema():
         [T.StructField("delivery_date", T.DateType()), T.StructField("new_kpi", T.DecimalType(9, 4))]
     )
     assert wh.columns_of(schema) == (wh.Column("delivery_date", "DATE"), wh.Column("new_kpi", "DECIMAL(9,4)"))
+
+
+def test_the_schema_is_the_templates_warehouse_schema():
+    assert templates.load().warehouse["schema"] == wh.SCHEMA
 
 
 def test_schema_ddl_keeps_personal_data_out():

@@ -19,17 +19,17 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from energy_datalake import config
+from energy_datalake import config, templates
 
-DATABASE = "datalake"
 SUPERUSER = "postgres"
 STOP_TIMEOUT_S = 60
 
 
 class Warehouse:
-    def __init__(self, home: Path | None = None, database: str = DATABASE):
+    def __init__(self, home: Path | None = None, database: str | None = None):
         self.home = Path(home) if home is not None else config.home()
-        self.database = database
+        # The Redshift database of the templates, so both targets answer to the same name.
+        self.database = database or templates.load().warehouse["database"]
         self.pgdata = self.home / "postgres"
 
     def start(self) -> str:
@@ -178,4 +178,4 @@ def is_running() -> bool:
     return Warehouse().is_running()
 
 
-__all__ = ["DATABASE", "Warehouse", "connect", "is_running", "start", "stop", "url"]
+__all__ = ["Warehouse", "connect", "is_running", "start", "stop", "url"]
