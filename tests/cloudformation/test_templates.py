@@ -230,3 +230,44 @@ def test_the_deployment_guide_gives_the_deployment_order():
     guide = (config.REPO_ROOT / "docs" / "deployment.md").read_text()
     order = " → ".join(s.template.stem for s in templates.load("dev").stacks)
     assert f"    {order}\n" in guide
+
+
+def _imported_names(template, resolve) -> set[str]:
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "Fn::ImportValue" in node:
+                found.add(resolve(node["Fn::ImportValue"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(template.get("Resources", {}))
+    return found
+
+
+def test_every_export_is_imported_by_another_stack():
+    def resolve(value):
+        name = value["Fn::Sub"] if isinstance(value, dict) else value
+        return name.replace("${ProjectName}", "P").replace("${Environment}", "E")
+
+    exported, imported = {}, {}
+    for path in templates.template_paths():
+        template = templates.decode(path)
+        for output in template.get("Outputs", {}).values():
+            if "Export" in output:
+                exported[resolve(output["Export"]["Name"])] = path.stem
+        imported[path.stem] = _imported_names(template, resolve)
+    for name, exporter in exported.items():
+        importers = [stem for stem, names in imported.items() if name in names and stem != exporter]
+        assert importers, f"{exporter} exports {name}, which no other stack imports"
+
+
+def test_names_are_derived_from_the_project_and_environment_parameters():
+    for path in templates.template_paths():
+        text = path.read_text()
+        assert text.count("energy-trading-datalake") == 1, path.name  # the ProjectName default only
+        assert "-dev" not in text and "-prod" not in text, path.name
