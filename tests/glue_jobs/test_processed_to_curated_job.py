@@ -1,0 +1,161 @@
+"""The processed-to-curated entry script: reads the run date's partitions, writes the five KPI partitions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import subprocess
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from glue_jobs import processed_to_curated as job
+from glue_jobs.lib.contract import CONTRACT
+from glue_jobs.lib.kpis import TABLES
+
+REPO = Path(__file__).resolve().parents[2]
+DAY = "2026-03-29"
+OTHER_DAY = "2026-03-30"
+
+
+def ddl(entity: str) -> str:
+    """The processed schema (docs/architecture.md) as Spark DDL: enums are strings, + ``source_file``."""
+    columns = [f"{c.name} {'string' if c.type == 'enum' else c.type}" for c in CONTRACT[entity].columns]
+    return ", ".join([*columns, "source_file string"])
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+def write_processed_day(spark, processed: Path, run_date: str, sale_kwh: str, sale_eur: str) -> None:
+    """One provider, one client, one purchase and one sale; partitions laid out as raw-to-processed does."""
+    day_start = dt.date.fromisoformat(run_date)
+    hour = utc(day_start.year, day_start.month, day_start.day, 10)
+    day = {
+        "providers": [("PRV1", "OMIE", "A58818501", "MARKET", None, "ES", True, hour, "p.csv")],
+        "clients": [
+            (
+                "C1", "12345678Z", "Ana", None, "ES0021000000000001XX", "2.0TD", D("4.600"), "28",
+                "RESIDENTIAL", dt.date(2020, 1, 1), hour, "c.csv",
+            )
+        ],
+        "transactions": [
+            ("T1", "PURCHASE", "PRV1", hour, None, D("100.000"), D("50.00"), D("5.00"), hour, "t.csv"),
+            ("T2", "SALE", "C1", hour, "P1", D(sale_kwh), D("200.00"), D(sale_eur), hour, "t.csv"),
+        ],
+    }  # fmt: skip
+    y, m, d = run_date.split("-")
+    for entity, rows in day.items():
+        folder = processed / entity / f"year={y}" / f"month={m}" / f"day={d}"
+        spark.createDataFrame(rows, ddl(entity)).coalesce(1).write.parquet(str(folder))
+
+
+def partition(curated: Path, table: str, run_date: str) -> Path:
+    y, m, d = run_date.split("-")
+    return curated / table / f"year={y}" / f"month={m}" / f"day={d}"
+
+
+def snapshot(curated: Path) -> dict[str, list[str]]:
+    """{partition folder: content hashes of its data files}; file names carry a per-write id."""
+    files: dict[str, list[str]] = {}
+    for p in sorted(curated.rglob("*.parquet")):
+        files.setdefault(str(p.parent.relative_to(curated)), []).append(
+            hashlib.sha256(p.read_bytes()).hexdigest()
+        )
+    return {folder: sorted(hashes) for folder, hashes in files.items()}
+
+
+def read_partition(spark, curated: Path, table: str, run_date: str):
+    return spark.read.parquet(str(partition(curated, table, run_date)))
+
+
+@pytest.fixture
+def zones(spark, tmp_path):
+    processed, curated = tmp_path / "processed", tmp_path / "curated"
+    write_processed_day(spark, processed, DAY, sale_kwh="10.000", sale_eur="2.00")
+    write_processed_day(spark, processed, OTHER_DAY, sale_kwh="20.000", sale_eur="4.00")
+    return processed, curated
+
+
+@pytest.mark.slow
+def test_rerunning_a_date_replaces_only_its_partitions(spark, zones):
+    processed, curated = zones
+    job.run(spark, OTHER_DAY, str(processed), str(curated))
+    other_day_files = snapshot(curated)
+    job.run(spark, DAY, str(processed), str(curated))
+    first = snapshot(curated)
+
+    job.run(spark, DAY, str(processed), str(curated))
+
+    assert snapshot(curated) == first
+    assert len(first) == 2 * len(TABLES)
+    assert all(len(hashes) == 1 for hashes in first.values())
+    assert {k: v for k, v in first.items() if "day=30" in k} == other_day_files
+    [balance] = read_partition(spark, curated, "daily_energy_balance", DAY).collect()
+    assert (balance.sold_kwh, balance.sales_revenue_eur, balance.transaction_count) == (
+        D("10.000"),
+        D("2.00"),
+        2,
+    )
+    [other] = read_partition(spark, curated, "daily_energy_balance", OTHER_DAY).collect()
+    assert other.sold_kwh == D("20.000")
+    assert read_partition(spark, curated, "hourly_price_curve", DAY).count() == 23
+
+
+def test_a_changed_day_is_replaced_not_appended(spark, zones, tmp_path):
+    processed, curated = zones
+    job.run(spark, DAY, str(processed), str(curated))
+    corrected = tmp_path / "corrected"
+    write_processed_day(spark, corrected, DAY, sale_kwh="30.000", sale_eur="6.00")
+
+    job.run(spark, DAY, str(corrected), str(curated))
+
+    sales = read_partition(spark, curated, "client_daily_consumption", DAY).collect()
+    assert [(r.client_id, r.total_kwh) for r in sales] == [("C1", D("30.000"))]
+
+
+def test_a_missing_processed_partition_is_an_error_naming_it(spark, zones):
+    processed, curated = zones
+    with pytest.raises(Exception, match="day=31"):
+        job.run(spark, "2026-03-31", str(processed), str(curated))
+    assert not curated.exists()
+
+
+def test_a_malformed_run_date_is_refused():
+    with pytest.raises(SystemExit, match="YYYY-MM-DD"):
+        job.checked_run_date("2026-13-01")
+
+
+@pytest.mark.slow
+def test_spark_submit_writes_the_five_tables(spark, zones):
+    from energy_datalake.local.spark import spark_env, spark_submit
+
+    processed, curated = zones
+    env = {
+        **spark_env(),
+        "DATALAKE_SPARK_MASTER": "local[2]",
+        "DATALAKE_SPARK_DRIVER_MEMORY": "1g",
+        "DATALAKE_SHUFFLE_PARTITIONS": "2",
+    }
+    args = ["--JOB_NAME", "processed-to-curated", "--run_date", DAY]
+    args += ["--processed_path", str(processed), "--curated_path", str(curated)]
+    result = subprocess.run(
+        [spark_submit(), str(REPO / "glue_jobs" / "processed_to_curated.py"), *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    for table in TABLES:
+        folder = partition(curated, table, DAY)
+        assert list(folder.glob("part-*.snappy.parquet")), f"{table} has no Snappy Parquet under {folder}"
+        assert read_partition(spark, curated, table, DAY).columns[0] == "delivery_date"
+    assert sorted(p.name for p in curated.iterdir() if not p.name.startswith("_")) == sorted(TABLES)
+    assert not any("year=2026/month=03/day=30" in str(p) for p in curated.rglob("*"))
+    [provider] = read_partition(spark, curated, "daily_provider_purchases", DAY).collect()
+    assert (provider.provider_id, provider.share_of_purchases) == ("PRV1", D("1.000000"))
