@@ -28,8 +28,8 @@ Extensions:
 
 - ``Environment.tables``: {"database.table": Table} for the tables the templates declare (processed zone),
   with their columns, partition keys and location.
-- ``Environment.stacks``: the stacks in deployment order, each with its template and its parameters in the
-  AWS CLI's ``[{"ParameterKey": ..., "ParameterValue": ...}]`` form.
+- ``Environment.stacks``: the stacks in deployment order: Stack(name, template: Path, parameters (the AWS
+  CLI's ``[{"ParameterKey": ..., "ParameterValue": ...}]`` form, only the template's own), capabilities).
 - ``Environment.resources(type_)``: the resolved resources of one CloudFormation type, for anything else.
 
 Intrinsic functions are resolved the way CloudFormation would with the environment's parameters: Ref
@@ -58,7 +58,6 @@ PSEUDO_PARAMETERS = {
     "AWS::Region": "eu-west-1",
     "AWS::Partition": "aws",
     "AWS::URLSuffix": "amazonaws.com",
-    "AWS::NoValue": None,
 }
 _NO_VALUE = object()
 # The tag that names the persona (or "etl") an IAM role stands for in the Lake Formation grants.
@@ -126,6 +125,8 @@ class Stack:
     name: str
     template: Path
     parameters: list[dict[str, str]]
+    # What CreateStack / CreateChangeSet must acknowledge for this template.
+    capabilities: tuple[str, ...] = ()
 
 
 @dataclass
@@ -365,7 +366,7 @@ def _load(env: str, files: tuple[tuple[Path, int], ...], params_file: Path, _mti
         resolver = _Resolver(stem, template, _parameters(stem, template, values), exports)
         resolved[stem] = resolver.resources()
         exports.update(resolver.exports())
-        stacks.append(Stack(resolver.stack_name, path, resolver.cli_parameters))
+        stacks.append(Stack(resolver.stack_name, path, resolver.cli_parameters, _capabilities(template)))
     metadata = {stem: dict(t.get("Metadata", {})) for stem, (_, t) in templates.items()}
     return Environment(env, values, stacks, resolved, metadata)
 
@@ -398,6 +399,17 @@ def _check_parameter(stem: str, name: str, spec: dict, value: str) -> None:
             raise ValueError(f"{stem}: {name}={value} is below {spec['MinValue']}")
         if "MaxValue" in spec and number > float(spec["MaxValue"]):
             raise ValueError(f"{stem}: {name}={value} is above {spec['MaxValue']}")
+
+
+def _capabilities(template: dict) -> tuple[str, ...]:
+    iam = [r for r in template.get("Resources", {}).values() if r.get("Type", "").startswith("AWS::IAM::")]
+    if any(
+        key in r.get("Properties", {})
+        for r in iam
+        for key in ("RoleName", "UserName", "GroupName", "ManagedPolicyName")
+    ):
+        return ("CAPABILITY_NAMED_IAM",)
+    return ("CAPABILITY_IAM",) if iam else ()
 
 
 def _walk(node) -> Iterable[dict]:

@@ -162,6 +162,9 @@ def test_stacks_deploy_in_dependency_order(env):
         assert stack.name == f"energy-trading-datalake-{env.name}-{stack.template.stem}"
         declared = set(templates.decode(stack.template).get("Parameters", {}))
         assert {p["ParameterKey"] for p in stack.parameters} == declared
+    capabilities = {s.template.stem: s.capabilities for s in env.stacks}
+    assert capabilities["etl"] == ("CAPABILITY_IAM",)
+    assert capabilities["storage"] == ()
 
 
 def test_the_cfn_lint_decoder_reads_the_templates_the_same_way():
