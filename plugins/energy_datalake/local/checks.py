@@ -96,9 +96,13 @@ def run_checks(
             results.append(CheckResult(query, "-", 0, 0, passed=False, query=query, error=str(e)))
             continue
         for check_name, table_name, failures in result.rows:
-            count = int(failures if failures is not None else 1)
+            error = None if failures is not None else "the check returned no count"
+            count = 0 if failures is None else int(failures)
+            passed = error is None and count == 0
             results.append(
-                CheckResult(check_name, table_name, count, result.bytes_scanned, count == 0, query=query)
+                CheckResult(
+                    check_name, table_name, count, result.bytes_scanned, passed, query=query, error=error
+                )
             )
     write_results(run_date, results)
     failed = [r for r in results if not r.passed]
