@@ -237,3 +237,17 @@ def test_refresh_catalog_adds_the_processed_and_curated_partitions(datalake_home
     assert len(catalog.get_partitions("processed", "transactions")) == 1
     assert catalog.get_table("curated", "daily_energy_balance")["Parameters"]["classification"] == "parquet"
     assert len(catalog.get_partitions("curated", "daily_energy_balance")) == 1
+
+
+def test_an_unreadable_file_is_reported_and_the_newest_readable_one_is_sniffed(datalake_home):
+    write_csv(datalake_home, "clients", "29", "client_id,tariff\nC1,2.0TD\n")
+    folder = write_csv(datalake_home, "clients", "30", "")
+    bad = folder / "clients_20260330.csv"
+    bad.write_bytes("client_id,full_name\nC2,Muñoz\n".encode("utf-16"))
+    os.utime(bad, (4_000_000_000, 4_000_000_000))
+
+    summary = crawl("c", "raw", ["s3://lake/raw/clients/"], UPDATE)
+
+    assert columns(Catalog().get_table("raw", "clients")) == {"client_id": "string", "tariff": "string"}
+    assert len(summary.unreadable_files) == 1 and str(bad) in summary.unreadable_files[0]
+    assert summary.partitions_added == 2

@@ -64,6 +64,8 @@ class CrawlSummary:
     partitions_deleted: int = 0
     # {"table": "db.t", "columns": [{"Name", "Type"}], "applied": bool}
     schema_changes: list[dict] = field(default_factory=list)
+    # Files the crawler could not read (reported, not fatal): "<path>: <reason>".
+    unreadable_files: list[str] = field(default_factory=list)
 
 
 def run_crawler(name: str, env: str | None = None, catalog: Catalog | None = None) -> CrawlSummary:
@@ -221,9 +223,16 @@ def _crawl_table(
     new_partitions = {values: path for values, path in partitions.items() if values not in known}
 
     if not exists or not policy.new_folders_only or new_partitions:
-        sample = _newest(files, new_partitions.values()) if exists and policy.new_folders_only else files[-1]
-        _update_schema(catalog, database, name, uri, sample, partition_keys, policy, summary, exists)
+        new_folders = set(new_partitions.values())
+        candidates = (
+            [f for f in files if f.parent in new_folders] if exists and policy.new_folders_only else files
+        )
+        sampled = _sniff_newest(candidates, summary)
+        if sampled is not None:
+            _update_schema(catalog, database, name, uri, *sampled, partition_keys, policy, summary, exists)
 
+    if not catalog.table_exists(database, name):
+        return
     table = catalog.get_table(database, name)
     inputs = [_partition_input(table, uri, partition_keys, values) for values in sorted(new_partitions)]
     if inputs:
@@ -235,9 +244,25 @@ def _crawl_table(
         summary.partitions_deleted += len(vanished)
 
 
-def _update_schema(catalog, database, name, uri, sample: Path, partition_keys, policy, summary, exists):
+def _sniff_newest(files: list[Path], summary: CrawlSummary) -> tuple[Path, list[dict]] | None:
+    """The newest file that reads, with its columns. A file that does not (not UTF-8, not Parquet) is
+    reported and skipped: the ETL job quarantines it, and a crawl must not stop the day for it."""
+    import duckdb
+    import pyarrow as pa
+
+    for path in reversed(files):
+        try:
+            return path, infer_columns(path)
+        except (duckdb.Error, pa.ArrowException, OSError) as e:
+            summary.unreadable_files.append(f"{path}: {str(e).splitlines()[0]}")
+    return None
+
+
+def _update_schema(
+    catalog, database, name, uri, sample: Path, inferred: list[dict], partition_keys, policy, summary, exists
+):
     classification = DATA_SUFFIXES[sample.suffix]
-    columns = [c for c in infer_columns(sample) if c["Name"] not in partition_keys]
+    columns = [c for c in inferred if c["Name"] not in partition_keys]
     keys = [{"Name": k, "Type": "string"} for k in partition_keys]
     qualified = f"{database}.{name}"
     if not exists:
@@ -399,11 +424,6 @@ def _partition_folders(folder: Path, files: list[Path], depth: int) -> dict[tupl
         if len(parts) == depth and all("=" in p for p in parts):
             found[tuple(p.split("=", 1)[1] for p in parts)] = f.parent
     return found
-
-
-def _newest(files: list[Path], folders) -> Path:
-    folders = set(folders)
-    return [f for f in files if f.parent in folders][-1]
 
 
 def _table_name(folder_name: str) -> str:
