@@ -9,9 +9,12 @@ Redshift's MERGE has no target alias, no ``WHEN MATCHED AND <condition>`` and no
 no ``IS DISTINCT FROM``. Hence each load is, in one transaction:
 
 1. one INSERT into ``load_audit`` that counts, before anything changes, the staged rows that will be
-   inserted (new key) and updated (known key, some value differs, NULL-safe);
-2. a DELETE of the staged rows identical to the warehouse, so that
-3. the unconditional MERGE (or, for ``dim_client``, the SCD type 2 UPDATE/INSERT) only touches real changes.
+   inserted (new key) and updated (known key, some value differs, NULL-safe), and the warehouse rows of
+   the run date that the curated partition no longer has (deleted);
+2. for a fact with a ``delivery_date``, a DELETE of those vanished rows: a re-run of a corrected date
+   leaves the warehouse equal to the curated partition, not a superset of it;
+3. a DELETE of the staged rows identical to the warehouse, so that
+4. the unconditional MERGE (or, for ``dim_client``, the SCD type 2 UPDATE/INSERT) only touches real changes.
 
 Re-running a date therefore changes no data row and still records its load in ``load_audit``.
 
@@ -50,6 +53,9 @@ LOAD_AUDIT = "load_audit"
 
 # Partition columns are folder names in the lake, not data.
 PARTITION_COLUMNS = ("year", "month", "day")
+# A fact row with this column belongs to the run date of that value. (hourly_price_curve has none: it
+# always holds every hour of its day, so none of its keys can vanish on a re-run.)
+DAY_COLUMN = "delivery_date"
 
 # Versioned (SCD type 2): any change of these opens a new version of the client. Personal columns and the
 # export bookkeeping (updated_at, source_file) stay out.
@@ -107,11 +113,12 @@ class LoadResult:
     rows_staged: int
     rows_inserted: int
     rows_updated: int
+    rows_deleted: int
 
     def __str__(self) -> str:
         return (
             f"{SCHEMA}.{self.table}: staged {self.rows_staged}, inserted {self.rows_inserted}, "
-            f"updated {self.rows_updated}"
+            f"updated {self.rows_updated}, deleted {self.rows_deleted}"
         )
 
 
@@ -205,6 +212,7 @@ def schema_ddl() -> list[str]:
         Column("rows_staged", "BIGINT"),
         Column("rows_inserted", "BIGINT"),
         Column("rows_updated", "BIGINT"),
+        Column("rows_deleted", "BIGINT"),
         Column("loaded_at", "TIMESTAMP"),
     )
     return [
@@ -255,12 +263,19 @@ def plan_upsert(
     staging: str,
     existing: set[str],
 ) -> LoadPlan:
-    """Type 1 load (facts, dim_provider): audit, drop unchanged staged rows, MERGE on the natural key."""
+    """Type 1 load (facts, dim_provider): audit, delete the run date's vanished rows, drop unchanged staged
+    rows, MERGE on the natural key."""
     columns = tuple(columns)
     values = [c.name for c in columns if c.name not in key]
     target = f"{SCHEMA}.{table}"
     same_key = _all_equal(key, staging, target)
     same_values = _all_same(values, staging, target)
+    vanished = (
+        f"{target}.{DAY_COLUMN} = {_date(run.run_date)} "
+        f"AND NOT EXISTS (SELECT 1 FROM {staging} WHERE {same_key})"
+        if DAY_COLUMN in key
+        else None
+    )
     audit = _audit_sql(
         table,
         run,
@@ -268,7 +283,9 @@ def plan_upsert(
         joined=f"LEFT JOIN {target} ON {same_key}",
         inserted=f"{target}.{key[0]} IS NULL",
         updated=f"{target}.{key[0]} IS NOT NULL AND NOT ({same_values})",
+        deleted=f"(SELECT COUNT(*) FROM {target} WHERE {vanished})" if vanished else "0",
     )
+    delete_vanished = (f"DELETE FROM {target} WHERE {vanished}",) if vanished else ()
     drop_unchanged = f"DELETE FROM {staging} USING {target} WHERE {same_key} AND {same_values}"
     # Redshift needs both clauses; a key-only table "updates" its key to itself.
     assignments = ", ".join(f"{v} = s.{v}" for v in values or key)
@@ -288,7 +305,7 @@ def plan_upsert(
             create_table_sql(table, columns, key),
             *add_columns_sql(table, columns, existing),
         ),
-        statements=(audit, drop_unchanged, merge),
+        statements=(audit, *delete_vanished, drop_unchanged, merge),
     )
 
 
@@ -318,6 +335,7 @@ def plan_dim_client(run: Run, staging: str) -> LoadPlan:
         joined=f"LEFT JOIN {target} v ON v.client_id = {staging}.client_id AND {valid_on_day('v')}",
         inserted=f"v.client_id IS NULL OR (v.valid_from < {day} AND NOT ({same}))",
         updated=f"v.client_id IS NOT NULL AND NOT ({same})",
+        deleted="0",
     )
     drop_unchanged = (
         f"DELETE FROM {staging} USING {target} v "
@@ -354,14 +372,16 @@ def plan_dim_client(run: Run, staging: str) -> LoadPlan:
     )
 
 
-def _audit_sql(table: str, run: Run, staging: str, joined: str, inserted: str, updated: str) -> str:
+def _audit_sql(
+    table: str, run: Run, staging: str, joined: str, inserted: str, updated: str, deleted: str
+) -> str:
     return (
         f"INSERT INTO {SCHEMA}.{LOAD_AUDIT} "
-        "(run_id, run_date, table_name, rows_staged, rows_inserted, rows_updated, loaded_at) "
+        "(run_id, run_date, table_name, rows_staged, rows_inserted, rows_updated, rows_deleted, loaded_at) "
         f"SELECT {_string(run.run_id)}, {_date(run.run_date)}, {_string(table)}, COUNT(*), "
         f"COALESCE(SUM(CASE WHEN {inserted} THEN 1 ELSE 0 END), 0), "
         f"COALESCE(SUM(CASE WHEN {updated} THEN 1 ELSE 0 END), 0), "
-        f"{_timestamp(run.loaded_at)} FROM {staging} {joined}"
+        f"{deleted}, {_timestamp(run.loaded_at)} FROM {staging} {joined}"
     )
 
 
@@ -543,9 +563,9 @@ class PostgresWriter:
                     copy.write_row(tuple(row))
             for statement in plan.statements:
                 conn.execute(statement)
-            staged, inserted, updated = conn.execute(
-                f"SELECT rows_staged, rows_inserted, rows_updated FROM {SCHEMA}.{LOAD_AUDIT} "
+            counts = conn.execute(
+                f"SELECT rows_staged, rows_inserted, rows_updated, rows_deleted FROM {SCHEMA}.{LOAD_AUDIT} "
                 "WHERE run_id = %s AND run_date = %s AND table_name = %s AND loaded_at = %s",
                 (plan.run.run_id, plan.run.run_date, plan.table, _utc_naive(plan.run.loaded_at)),
             ).fetchone()
-        return LoadResult(plan.table, staged, inserted, updated)
+        return LoadResult(plan.table, *counts)

@@ -123,6 +123,23 @@ def test_a_changed_value_of_an_existing_key_is_updated(spark, url):
     assert prices == {"2.0TD": Decimal("150.00"), "3.0TD": None}
 
 
+def test_a_key_gone_from_a_rerun_date_is_deleted_and_other_days_stay(spark, url):
+    other_day = [(DAY1,) + SALES[0][1:]]
+    load_sales(spark, url, other_day, run_of(DAY1))
+    load_sales(spark, url, SALES, run_of(DAY2))
+
+    result = load_sales(spark, url, SALES[:1], run_of(DAY2, "corrected"))
+
+    assert (result.rows_staged, result.rows_inserted, result.rows_updated, result.rows_deleted) == (
+        1,
+        0,
+        0,
+        1,
+    )
+    keys = [(row[0], row[1]) for row in contents(url, "daily_sales_by_segment")]
+    assert sorted(keys) == [(DAY1, "2.0TD"), (DAY2, "2.0TD")]
+
+
 def test_a_new_day_inserts_beside_the_previous_one(spark, url):
     load_sales(spark, url, SALES, run_of(DAY2))
     next_day = [(DAY2 + dt.timedelta(days=1),) + SALES[0][1:]]

@@ -124,7 +124,19 @@ def test_the_audit_is_counted_before_the_staged_rows_change():
     assert statements[0].startswith("INSERT INTO energy.load_audit")
     assert "'manual__2026-03-29T00:00:00+00:00'" in statements[0]
     assert "CAST('2026-03-30 01:02:03' AS TIMESTAMP)" in statements[0]
-    assert statements[1].startswith("DELETE FROM energy.stg_daily_sales_by_segment USING")
+    assert statements[1].startswith(
+        "DELETE FROM energy.daily_sales_by_segment WHERE energy.daily_sales_by_segment.delivery_date = "
+        "CAST('2026-03-29' AS DATE) AND NOT EXISTS"
+    )
+    assert statements[2].startswith("DELETE FROM energy.stg_daily_sales_by_segment USING")
+
+
+def test_a_fact_without_delivery_date_deletes_no_vanished_rows():
+    plan = wh.plan_upsert(
+        "hourly_price_curve", [wh.Column("delivery_start", "TIMESTAMP")], ("delivery_start",), RUN, "s", set()
+    )
+    assert [s.split(" ", 1)[0] for s in plan.statements] == ["INSERT", "DELETE", "MERGE"]
+    assert "0, CAST('2026-03-30 01:02:03' AS TIMESTAMP) FROM s " in plan.statements[0]
 
 
 def test_glue_actions_wrap_the_same_sql_in_one_transaction():
