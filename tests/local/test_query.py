@@ -253,3 +253,11 @@ def test_datalake_query_denied_names_the_table_and_exits_1(lake, capsys):
 
     assert query_main(args) == 1
     assert "raw.clients" in capsys.readouterr().err
+
+
+def test_unnamed_result_columns_are_named_like_athena(lake):
+    result = engine("reporting").execute(
+        "SELECT sum(sold_kwh), count(*) AS n, 1 + 1 FROM curated.daily_energy_balance"
+    )
+
+    assert result.columns == ["_col0", "n", "_col2"]

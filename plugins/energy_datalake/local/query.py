@@ -113,8 +113,8 @@ class QueryEngine:
         executed_sql = _with_athena_semantics(statement).sql(dialect="duckdb")
         started = time.perf_counter()
         with duckdb.connect(config={"threads": 2}) as con:
-            _sandbox(con, accesses.values())
             try:
+                _sandbox(con, accesses.values())
                 cursor = con.execute(executed_sql)
                 rows = cursor.fetchall()
             except duckdb.Error as e:
@@ -247,7 +247,17 @@ def _with_athena_semantics(statement):
             return exp.Count(this=exp.Case(ifs=[exp.If(this=node.this, true=exp.Literal.number(1))]))
         return node
 
-    return statement.transform(rewrite)
+    statement = statement.transform(rewrite)
+    if isinstance(statement, exp.Select):
+        # Athena names an unnamed result column _col<position>.
+        statement.set(
+            "expressions",
+            [
+                e if isinstance(e, exp.Alias | exp.Column | exp.Star) else exp.alias_(e, f"_col{i}")
+                for i, e in enumerate(statement.expressions)
+            ],
+        )
+    return statement
 
 
 # DuckDB views over the catalog
