@@ -127,6 +127,7 @@ def test_a_new_column_under_log_is_recorded_but_the_schema_is_kept(datalake_home
             "applied": False,
         }
     ]
+    crawl("processed-data-crawler", "processed", ["s3://lake/processed/"], LOG)  # the same change, again
     (change,) = catalog.get_schema_changes("processed", "clients")
     assert change["AddedColumns"] == [{"Name": "loyalty_tier", "Type": "string"}]
     assert change["Applied"] is False

@@ -108,9 +108,15 @@ class Catalog:
         return self.get_table(database, name)
 
     def record_schema_change(self, database: str, name: str, added: list[dict], source: str) -> None:
-        """Record columns seen in the data but not applied to the table (a crawler's ``LOG`` policy)."""
+        """Record columns seen in the data but not applied to the table (a crawler's ``LOG`` policy).
+
+        The same pending change seen again (a re-crawl) is not recorded twice.
+        """
         path = self._table_file(database, name)
         state = self._table_state(database, name)
+        pending = [c for c in state["schema_changes"] if not c["Applied"]]
+        if pending and pending[-1]["AddedColumns"] == added:
+            return
         self._append_schema_change(state, added, applied=False, source=source)
         _write_json(path, state)
 
