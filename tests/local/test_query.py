@@ -261,3 +261,17 @@ def test_unnamed_result_columns_are_named_like_athena(lake):
     )
 
     assert result.columns == ["_col0", "n", "_col2"]
+
+
+def test_an_alias_named_like_an_excluded_column_is_not_that_column(lake):
+    result = engine("analysts").execute(
+        "SELECT client_id AS email FROM processed.clients WHERE day = '29' ORDER BY email"
+    )
+
+    assert result.rows == [("C1",), ("C2",)]
+
+
+def test_the_views_never_expose_an_excluded_column_even_past_the_name_check(lake):
+    result = engine("analysts").execute("SELECT client_id AS email, email AS leaked FROM processed.clients")
+
+    assert "b@x.es" not in {value for row in result.rows for value in row}

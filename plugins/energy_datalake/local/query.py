@@ -188,6 +188,8 @@ class QueryEngine:
         return _TableAccess(database, name, table, tuple(granted), excluded, _folders(self.catalog, table))
 
     def _check_columns(self, statement, accesses: dict[str, _TableAccess]) -> None:
+        """Name the excluded column a query asks for. The views expose granted columns only, so this is
+        for a clear message; a name the query itself defines (an alias) is not a table's column."""
         from sqlglot import exp
 
         by_alias: dict[str, _TableAccess] = {}
@@ -195,8 +197,11 @@ class QueryEngine:
             access = accesses.get(f"{ref.db.lower()}.{ref.name.lower()}") if ref.db else None
             if access is not None:
                 by_alias[ref.alias_or_name.lower()] = access
+        defined = {a.alias.lower() for a in statement.find_all(exp.Alias)}
         for column in statement.find_all(exp.Column):
             name = column.name.lower()
+            if not column.table and name in defined:
+                continue
             candidates = (
                 [by_alias[column.table.lower()]] if column.table.lower() in by_alias else by_alias.values()
             )
