@@ -507,6 +507,10 @@ class _Resolver:
                 handler = self._FUNCTIONS.get(key)
                 if handler is not None:
                     return handler(self, arg)
+                if key.startswith("Fn::"):
+                    raise ValueError(
+                        f"{self.stem}: {key} is not supported by templates.py; resolve it or add it"
+                    )
             return {k: v for k, v in ((k, self.value(v)) for k, v in node.items()) if v is not _NO_VALUE}
         if isinstance(node, list):
             return [v for v in (self.value(v) for v in node) if v is not _NO_VALUE]

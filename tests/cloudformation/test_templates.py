@@ -274,3 +274,11 @@ def test_names_are_derived_from_the_project_and_environment_parameters():
         text = path.read_text()
         assert text.count("energy-trading-datalake") == 1, path.name  # the ProjectName default only
         assert "-dev" not in text and "-prod" not in text, path.name
+
+
+def test_an_intrinsic_function_it_cannot_resolve_is_an_error(tmp_path):
+    directory = _copy_templates(tmp_path)
+    storage = directory / "storage.yaml"
+    storage.write_text(storage.read_text().replace("LogFilePrefix: lake/", "LogFilePrefix: !Base64 lake/"))
+    with pytest.raises(ValueError, match="storage: Fn::Base64 is not supported"):
+        templates.load("dev", directory)
