@@ -42,6 +42,7 @@ class GlueRedshiftWriter:
             "SELECT column_name FROM information_schema.columns "
             f"WHERE table_schema = '{warehouse.SCHEMA}' AND table_name = '{table}'"
         )
+        # extract_jdbc_conf's "url" stops before the database name ("fullUrl" carries the connection's).
         rows = (
             self.glue_context.spark_session.read.format("jdbc")
             .option("url", f"{jdbc['url']}/{self.database}")
