@@ -385,3 +385,16 @@ def test_build_all_returns_the_five_tables_typed(autumn_transactions, clients, p
     assert tables["daily_provider_purchases"].schema["share_of_purchases"].dataType == DecimalType(7, 6)
     curve = tables["hourly_price_curve"].schema
     assert curve["delivery_start"].dataType == TimestampType()
+
+
+def test_a_trade_outside_the_day_stays_in_the_hourly_curve(spark):
+    # 23:00Z of the 25th is already 00:00+01:00 of the 26th: raw-to-processed should have refused it, and
+    # if one slips through it is kept (no hour label) so the curve still reconciles with the processed sums.
+    late = spark.createDataFrame(
+        [transaction("S1", "SALE", "C1", utc(2026, 10, 25, 23), "P3", "7.000", "100.00", "0.70")],
+        processed_schema("transactions"),
+    )
+    curve = curve_rows(kpis.hourly_price_curve(late, AUTUMN_DAY))
+    assert len(curve) == 26
+    [outside] = [hour for hour in curve if hour["hour_index"] is None]
+    assert (outside["delivery_start"], outside["sold_kwh"]) == (epoch(2026, 10, 25, 23), D("7.000"))
