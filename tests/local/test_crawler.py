@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from energy_datalake import templates
 from energy_datalake.local.catalog import Catalog
-from energy_datalake.local.crawler import crawl, refresh_catalog, run_crawler
+from energy_datalake.local.crawler import crawl, refresh_catalog, register_declared_tables, run_crawler
 
 LOG = {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
 UPDATE = {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "DELETE_FROM_DATABASE"}
@@ -252,3 +252,22 @@ def test_an_unreadable_file_is_reported_and_the_newest_readable_one_is_sniffed(d
     assert columns(Catalog().get_table("raw", "clients")) == {"client_id": "string", "tariff": "string"}
     assert len(summary.unreadable_files) == 1 and str(bad) in summary.unreadable_files[0]
     assert summary.partitions_added == 2
+
+
+def test_declared_tables_follow_their_declaration_and_an_unchanged_one_changes_nothing(datalake_home):
+    catalog = Catalog()
+    catalog.create_database("processed")
+    stale = {
+        "Name": "load_manifest",
+        "StorageDescriptor": {"Columns": [{"Name": "entity", "Type": "string"}]},
+    }
+    catalog.create_or_update_table("processed", stale)
+
+    changed = register_declared_tables(database="processed")
+    again = register_declared_tables(database="processed")
+
+    declared = templates.load().tables["processed.load_manifest"]
+    table = catalog.get_table("processed", "load_manifest")
+    assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == list(declared.columns)
+    assert table["VersionId"] == "2"
+    assert "processed.load_manifest" in changed and again == []

@@ -90,27 +90,36 @@ def run_crawler(name: str, env: str | None = None, catalog: Catalog | None = Non
 def register_declared_tables(
     env: str | None = None, catalog: Catalog | None = None, database: str | None = None
 ) -> list[str]:
-    """Create the tables the templates declare (``AWS::Glue::Table``) that the catalog lacks.
+    """Create or update the tables the templates declare (``AWS::Glue::Table``), as a deploy does.
 
-    On AWS the catalog stack creates them at deploy time, before any crawl, so a declared table exists even
-    with no data yet (an empty quarantine is still a table). Returns the names created.
+    On AWS the catalog stack creates them before any crawl, so a declared table exists even with no data
+    yet (an empty quarantine is still a table), and a changed declaration updates the table (a new
+    version). An unchanged declaration changes nothing. Returns the tables created or updated.
     """
     catalog = catalog or Catalog()
-    created = []
+    changed = []
     for qualified, declared in sorted(templates.load(env).tables.items()):
-        if database not in (None, declared.database) or catalog.table_exists(
-            declared.database, declared.name
-        ):
+        if database not in (None, declared.database):
             continue
         catalog.create_database(declared.database)
-        columns = [{"Name": n, "Type": t} for n, t in declared.columns]
-        keys = [{"Name": k, "Type": "string"} for k in declared.partition_keys]
-        classification = declared.parameters.get("classification", "parquet")
-        table = _table_input(declared.name, declared.location, classification, columns, keys)
-        table["Parameters"] = {**table["Parameters"], **declared.parameters}
-        catalog.create_or_update_table(declared.database, table)
-        created.append(qualified)
-    return created
+        before = (
+            catalog.get_table(declared.database, declared.name)["VersionId"]
+            if catalog.table_exists(declared.database, declared.name)
+            else None
+        )
+        after = catalog.create_or_update_table(declared.database, _declared_input(declared))["VersionId"]
+        if after != before:
+            changed.append(qualified)
+    return changed
+
+
+def _declared_input(declared) -> dict:
+    columns = [{"Name": n, "Type": t} for n, t in declared.columns]
+    keys = [{"Name": k, "Type": "string"} for k in declared.partition_keys]
+    classification = declared.parameters.get("classification", "parquet")
+    table = _table_input(declared.name, declared.location, classification, columns, keys)
+    table["Parameters"] = {**table["Parameters"], **declared.parameters}
+    return table
 
 
 def refresh_catalog(env: str | None = None, catalog: Catalog | None = None) -> list[CrawlSummary]:
