@@ -1,0 +1,60 @@
+"""The target that builds the DAG's tasks: ``local`` (embedded engines) or ``aws`` (the Amazon provider).
+
+Each target module has one function per step of DESIGN.md §1, named like the task it returns. Both build
+the same task ids, and the DAG file wires them in the same order, so the graph does not depend on the
+target. This module stays light (the DAG file imports it at parse time): the target module is imported
+lazily, and what the two targets share (the run date, the steps, the zones' assets) lives here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from airflow.sdk import Asset
+
+from energy_datalake import config
+
+STEPS = (
+    "deploy_stacks",
+    "wait_for_exports",
+    "crawl_raw",
+    "raw_to_processed",
+    "processed_to_curated",
+    "refresh_catalog",
+    "athena_checks",
+    "load_redshift",
+)
+
+# A manual trigger may name the date to (re)process; a scheduled run processes its logical date.
+RUN_DATE = "{{ params.run_date or ds }}"
+
+ENTITIES = ("providers", "clients", "transactions")
+CURATED_TABLES = (
+    "daily_energy_balance",
+    "daily_sales_by_segment",
+    "daily_provider_purchases",
+    "client_daily_consumption",
+    "hourly_price_curve",
+)
+PROCESSED_TABLES = (*ENTITIES, "quarantine", "load_manifest")
+
+
+def load(name: str | None = None) -> ModuleType:
+    """The target module (``DATALAKE_TARGET``, default ``local``)."""
+    return importlib.import_module(f"{__name__}.{name or config.target()}")
+
+
+def catalog_asset(database: str, table: str) -> Asset:
+    # The catalog table names the data on both targets. An "x-" scheme has no URI normalizer, so Airflow
+    # does not load every provider (boto3 for s3://) while parsing the DAG.
+    return Asset(uri=f"x-glue://{database}/{table}", name=f"{database}.{table}", group="energy_datalake")
+
+
+def outlets(step: str) -> list[Asset]:
+    """The zone tables a step writes, as Airflow assets (lineage in the UI, data-aware scheduling)."""
+    tables = {
+        "raw_to_processed": [("processed", t) for t in PROCESSED_TABLES],
+        "processed_to_curated": [("curated", t) for t in CURATED_TABLES],
+    }.get(step, [])
+    return [catalog_asset(database, table) for database, table in tables]

