@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.validate import ParamValidator
 from energy_datalake.local.catalog import Catalog, EntityNotFoundException, table_input
-from energy_datalake.local.crawler import crawl
+from energy_datalake.local.crawler import crawl, register_declared_tables
 
 GLUE = botocore.session.get_session().get_service_model("glue")
 
@@ -115,3 +115,16 @@ def test_partitions_are_created_once_and_missing_entities_are_glue_errors(crawle
         crawled.get_database("nope")
     crawled.delete_table("processed", "clients")
     assert not crawled.table_exists("processed", "clients")
+
+
+def test_tables_declared_in_the_templates_have_the_shape_of_glue_too(datalake_home):
+    register_declared_tables()
+    catalog = Catalog()
+
+    tables = catalog.get_tables("processed")
+    assert {"providers", "clients", "transactions", "quarantine", "load_manifest"} <= {
+        t["Name"] for t in tables
+    }
+    for table in tables:
+        assert_valid_output("GetTable", {"Table": table})
+        assert_valid({"DatabaseName": "processed", "TableInput": table_input(table)}, "UpdateTableRequest")
