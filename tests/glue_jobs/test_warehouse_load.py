@@ -263,6 +263,18 @@ def test_dim_client_rerunning_a_date_changes_nothing(spark, url):
     assert [row[1:] for row in audit(url, "dim_client")] == [(2, 2, 0), (2, 1, 1), (2, 0, 0), (2, 0, 0)]
 
 
+def test_dim_client_backfill_of_an_earlier_date_slots_in_before_the_known_version(spark, url):
+    load_clients(spark, url, DAY2, [client("C01", tariff="3.0TD", power="20.000")])
+
+    backfill = load_clients(spark, url, DAY1, [client("C01")], "backfill")
+
+    assert (backfill.rows_inserted, backfill.rows_updated) == (1, 0)
+    assert versions(url) == [
+        ("C01", "2.0TD", Decimal("4.600"), DAY1, DAY2, False),
+        ("C01", "3.0TD", Decimal("20.000"), DAY2, None, True),
+    ]
+
+
 def test_dim_client_correction_of_the_same_day_is_made_in_place(spark, url):
     load_clients(spark, url, DAY1, [client("C01")])
     load_clients(spark, url, DAY2, [client("C01", province="08")])
