@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from argparse import Namespace
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pyarrow as pa
@@ -275,3 +275,17 @@ def test_the_views_never_expose_an_excluded_column_even_past_the_name_check(lake
     result = engine("analysts").execute("SELECT client_id AS email, email AS leaked FROM processed.clients")
 
     assert "b@x.es" not in {value for row in result.rows for value in row}
+
+
+def test_madrid_business_dates_come_out_as_on_athena(lake):
+    # 2026-03-28T23:00Z is midnight of the 29th in Madrid (UTC+1 until 01:00Z that day, then UTC+2).
+    result = engine("analysts").execute(
+        """
+        SELECT min(CAST(delivery_start AT TIME ZONE 'Europe/Madrid' AS date)) AS first_day,
+               date_diff('hour', min(delivery_start), max(delivery_start)) AS span_hours,
+               date_format(min(delivery_start), '%Y-%m-%d %H:%i') AS first_utc
+        FROM processed.transactions
+        WHERE day = '29'
+        """
+    )
+    assert result.rows == [(date(2026, 3, 29), 23, "2026-03-28 23:00")]
