@@ -721,7 +721,8 @@ def _sales(
     period = periods[np.where(two_period, 0, 1)[client], hour]
     energy = shapes[segment[client], local_hours[hour]] * scale[client] * rng.lognormal(0.0, 0.25, n * h)
     energy_milli = _round_half_away(energy * 1000)
-    price = market[hour] + margins[segment[client], period] + offset[client]
+    # Retail prices never go negative: a negative market hour is passed on as zero, plus the margin.
+    price = np.maximum(market[hour], 0.0) + margins[segment[client], period] + offset[client]
     price_cents = _round_half_away(np.clip(price, -500.0, 4000.0) * 100)
     return _Columns(
         np.ones(n * h, bool),

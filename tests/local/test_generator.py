@@ -182,6 +182,10 @@ def test_amounts_prices_and_energy_are_consistent(tmp_path):
         assert price.as_tuple().exponent == -2 and amount.as_tuple().exponent == -2
         assert abs(amount - energy / 1000 * price) <= contract.AMOUNT_TOLERANCE_EUR
         assert datetime.fromisoformat(t["created_at"]) > datetime.fromisoformat(t["delivery_start"])
+        if t["transaction_type"] == "SALE":
+            assert price > 0
+    # Sunny spring middays push the market below zero; purchases carry it, with the sign formatted right.
+    assert any(t["price_eur_mwh"].startswith("-") for t in rows if t["transaction_type"] == "PURCHASE")
 
 
 def test_prices_have_a_daily_shape(tmp_path):
