@@ -318,3 +318,11 @@ def test_default_out_is_the_local_lake_raw_zone(datalake_home):
     summary = gen.generate("2026-03-30", clients=5, providers=2, progress=None)
     assert Path(summary["out"]) == datalake_home / "s3" / templates.load().lake_bucket / "raw"
     assert (Path(summary["out"]) / contract.raw_key("clients", "2026-03-30")).exists()
+
+
+def test_small_days_keep_broken_rows_under_one_percent(tmp_path):
+    summary = gen.generate("2026-03-30", clients=3, providers=2, out=tmp_path, progress=None)
+    errors, rows = summary["errors"]["2026-03-30"], summary["rows"]["2026-03-30"]
+    broken_clients = sum(n for rule, n in errors.items() if rule.startswith("clients."))
+    assert broken_clients <= 0.01 * rows["clients"]
+    assert 0 < sum(errors.values()) - broken_clients <= 0.01 * rows["transactions"]
