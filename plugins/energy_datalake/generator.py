@@ -56,7 +56,6 @@ BASE_HISTORY_DAYS = 18 * 365
 
 SEGMENT_WEIGHTS = {"RESIDENTIAL": 0.87, "SME": 0.11, "INDUSTRIAL": 0.02}
 SEGMENT_CODES = {s: i for i, s in enumerate(contract.SEGMENTS)}
-TARIFF_CODES = {t: i for i, t in enumerate(contract.TARIFFS)}
 # Standard residential contracted powers (kW) in Spain.
 RESIDENTIAL_POWERS = (2.3, 3.3, 3.45, 4.4, 4.6, 5.5, 5.75, 6.6, 6.9, 8.05, 9.2, 10.35, 11.5, 13.856, 14.49)
 RESIDENTIAL_POWER_WEIGHTS = (2, 6, 14, 10, 18, 6, 12, 4, 8, 5, 6, 3, 3, 1, 2)
@@ -297,6 +296,7 @@ INDUSTRIAL_SHAPE = (
     0.72,
     0.7,
 )
+HOURLY_SHAPE = {"RESIDENTIAL": RESIDENTIAL_SHAPE, "SME": SME_SHAPE, "INDUSTRIAL": INDUSTRIAL_SHAPE}
 KWH_PER_KW = {"RESIDENTIAL": 0.09, "SME": 0.25, "INDUSTRIAL": 0.55}
 WEEKEND_FACTOR = {"RESIDENTIAL": 1.1, "SME": 0.4, "INDUSTRIAL": 0.8}
 # Day-ahead price shape by local hour: cheap solar midday, evening peak.
@@ -707,7 +707,7 @@ def _sales(
     power = np.array([k.power_kw for k in contracts])
     offset = np.array([c.price_offset for c in clients])
 
-    shapes = np.array([RESIDENTIAL_SHAPE, SME_SHAPE, INDUSTRIAL_SHAPE])  # by segment code order
+    shapes = np.array([HOURLY_SHAPE[s] for s in contract.SEGMENTS])
     local_hours = np.array([t.hour for t in hours])
     off = _is_off_day(day)
     day_factor = np.array([WEEKEND_FACTOR[s] if off else 1.0 for s in contract.SEGMENTS])
