@@ -29,10 +29,14 @@ def utc(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=dt.UTC)
 
 
-def write_processed_day(spark, processed: Path, run_date: str, sale_kwh: str, sale_eur: str) -> None:
+def write_processed_day(
+    spark, processed: Path, run_date: str, sale_kwh: str, sale_eur: str, with_purchase: bool = True
+) -> None:
     """One provider, one client, one purchase and one sale; partitions laid out as raw-to-processed does."""
     day_start = dt.date.fromisoformat(run_date)
     hour = utc(day_start.year, day_start.month, day_start.day, 10)
+    purchase = ("T1", "PURCHASE", "PRV1", hour, None, D("100.000"), D("50.00"), D("5.00"), hour, "t.csv")
+    sale = ("T2", "SALE", "C1", hour, "P1", D(sale_kwh), D("200.00"), D(sale_eur), hour, "t.csv")
     day = {
         "providers": [("PRV1", "OMIE", "A58818501", "MARKET", None, "ES", True, hour, "p.csv")],
         "clients": [
@@ -41,10 +45,7 @@ def write_processed_day(spark, processed: Path, run_date: str, sale_kwh: str, sa
                 "RESIDENTIAL", dt.date(2020, 1, 1), hour, "c.csv",
             )
         ],
-        "transactions": [
-            ("T1", "PURCHASE", "PRV1", hour, None, D("100.000"), D("50.00"), D("5.00"), hour, "t.csv"),
-            ("T2", "SALE", "C1", hour, "P1", D(sale_kwh), D("200.00"), D(sale_eur), hour, "t.csv"),
-        ],
+        "transactions": [purchase, sale] if with_purchase else [sale],
     }  # fmt: skip
     y, m, d = run_date.split("-")
     for entity, rows in day.items():
@@ -108,12 +109,16 @@ def test_a_changed_day_is_replaced_not_appended(spark, zones, tmp_path):
     processed, curated = zones
     job.run(spark, DAY, str(processed), str(curated))
     corrected = tmp_path / "corrected"
-    write_processed_day(spark, corrected, DAY, sale_kwh="30.000", sale_eur="6.00")
+    write_processed_day(spark, corrected, DAY, sale_kwh="30.000", sale_eur="6.00", with_purchase=False)
 
     job.run(spark, DAY, str(corrected), str(curated))
 
     sales = read_partition(spark, curated, "client_daily_consumption", DAY).collect()
     assert [(r.client_id, r.total_kwh) for r in sales] == [("C1", D("30.000"))]
+    # The purchase is gone: the provider table's partition is emptied, not left as it was.
+    purchases = read_partition(spark, curated, "daily_provider_purchases", DAY)
+    assert purchases.count() == 0
+    assert "share_of_purchases" in purchases.columns
 
 
 def test_a_missing_processed_partition_is_an_error_naming_it(spark, zones):
