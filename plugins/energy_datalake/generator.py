@@ -45,6 +45,8 @@ from glue_jobs.lib import identifiers as ids
 MADRID = ZoneInfo(contract.BUSINESS_TIMEZONE)
 SUCCESS_MARKER = "_SUCCESS"
 ROWS_PER_FILE = 500_000
+PRICE_MIN_CENTS = int(contract.PRICE_MIN_EUR_MWH * 100)
+PRICE_MAX_CENTS = int(contract.PRICE_MAX_EUR_MWH * 100)
 # Broken rows stay under 1 %, far from the quarantine threshold (5 % by default) that would fail the run.
 MAX_ERROR_RATE = 0.01
 
@@ -724,7 +726,7 @@ def _sales(
     energy_milli = _round_half_away(energy * 1000)
     # Retail prices never go negative: a negative market hour is passed on as zero, plus the margin.
     price = np.maximum(market[hour], 0.0) + margins[segment[client], period] + offset[client]
-    price_cents = _round_half_away(np.clip(price, -500.0, 4000.0) * 100)
+    price_cents = np.clip(_round_half_away(price * 100), PRICE_MIN_CENTS, PRICE_MAX_CENTS)
     return _Columns(
         np.ones(n * h, bool),
         client,
@@ -772,7 +774,7 @@ def _purchases(
                 )
             )
     counterparty, hour, energy, price = (np.array(col, dtype=np.int64) for col in zip(*rows, strict=True))
-    price = np.clip(price, -50_000, 400_000)
+    price = np.clip(price, PRICE_MIN_CENTS, PRICE_MAX_CENTS)
     return _Columns(
         np.zeros(len(rows), bool),
         counterparty,
