@@ -1,0 +1,288 @@
+"""Raw to processed for one run date: read, validate, deduplicate and publish the day's exports.
+
+``process_run_date`` is the whole job (the Glue entry script only adds arguments, session and exit code).
+Providers and clients go first: the transactions' counterparties are checked against the day's ACCEPTED
+ones (broadcast). For each entity, every file is inspected, the readable ones are read and classified
+(``validation.classify``) once and cached deliberately: one action writes the accepted rows, and the
+per-file counts and the (few) quarantined rows then come from the cache, not from the CSV again.
+
+Written, each replacing only the run date's partition (``processed_writer``):
+``<processed>/<entity>/``, ``<processed>/quarantine/entity=<entity>/``,
+``<processed>/quarantine_files/<entity>/`` and, last, ``<processed>/load_manifest/``: one row per raw file
+with rows_read = rows_accepted + rows_quarantined + rows_duplicate (a file quarantined whole counts all its
+records as quarantined).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from glue_jobs.lib import validation
+from glue_jobs.lib.contract import ENTITIES
+from glue_jobs.lib.processed_writer import replace_files, replace_partition
+from glue_jobs.lib.raw_reader import (
+    RECORD_INDEX,
+    SOURCE_FILE,
+    RawFile,
+    inspect_file,
+    list_run_files,
+    locate_records,
+    read_records,
+)
+from glue_jobs.lib.validation import DETAIL, DUPLICATE, RULE
+
+QUARANTINE_SCHEMA = T.StructType(
+    [
+        T.StructField("source_file", T.StringType()),
+        T.StructField("line_number", T.LongType()),
+        T.StructField("raw_record", T.StringType()),
+        T.StructField("rule", T.StringType()),
+        T.StructField("detail", T.StringType()),
+    ]
+)
+MANIFEST_SCHEMA = T.StructType(
+    [
+        T.StructField("entity", T.StringType()),
+        T.StructField("source_file", T.StringType()),
+        T.StructField("status", T.StringType()),
+        T.StructField("reason", T.StringType()),
+        T.StructField("rows_read", T.LongType()),
+        T.StructField("rows_accepted", T.LongType()),
+        T.StructField("rows_quarantined", T.LongType()),
+        T.StructField("rows_duplicate", T.LongType()),
+        # Schema drift: header columns the contract does not know (comma-separated), dropped from processed.
+        T.StructField("extra_columns", T.StringType()),
+        T.StructField("run_date", T.StringType()),
+        T.StructField("job_run_id", T.StringType()),
+    ]
+)
+
+
+@dataclass
+class FileReport:
+    entity: str
+    source_file: str
+    status: str
+    reason: str | None
+    rows_read: int
+    rows_accepted: int
+    rows_quarantined: int
+    rows_duplicate: int
+    extra_columns: str | None
+
+    def __post_init__(self):
+        if self.rows_read != self.rows_accepted + self.rows_quarantined + self.rows_duplicate:
+            raise AssertionError(
+                f"{self.source_file}: rows read != accepted + quarantined + duplicate ({self})"
+            )
+
+
+@dataclass
+class EntityReport:
+    entity: str
+    files: list[FileReport] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.files)
+
+    @property
+    def quarantined_share(self) -> float:
+        """Share of the entity's rows that did not make it (1.0 when no row could be read at all)."""
+        return self.rows_quarantined / self.rows_read if self.rows_read else 1.0
+
+    def summary(self) -> str:
+        accepted = sum(f.rows_accepted for f in self.files)
+        duplicates = sum(f.rows_duplicate for f in self.files)
+        whole = sum(f.status == "quarantined" for f in self.files)
+        return (
+            f"{self.entity}: {len(self.files)} files ({whole} quarantined whole), {self.rows_read} rows read, "
+            f"{accepted} accepted, {self.rows_quarantined} quarantined ({self.quarantined_share:.2%}), "
+            f"{duplicates} duplicates removed"
+        )
+
+
+@dataclass
+class RunReport:
+    run_date: str
+    entities: dict[str, EntityReport]
+
+    def failures(self, threshold: float) -> list[str]:
+        """Why the run must fail: an entity whose quarantined share passes the threshold."""
+        return [
+            f"{e.entity}: {e.quarantined_share:.2%} of rows quarantined "
+            f"({e.rows_quarantined} of {e.rows_read}) passes the threshold of {threshold:.2%}"
+            for e in self.entities.values()
+            if e.quarantined_share > threshold
+        ]
+
+
+def process_run_date(
+    spark: SparkSession, raw_path: str, processed_path: str, run_date: str, job_run_id: str | None = None
+) -> RunReport:
+    """Runs raw-to-processed for one date; writes every output; returns the per-file counts."""
+    date = dt.date.fromisoformat(run_date)
+    accepted_by_entity: dict[str, DataFrame] = {}
+    cached: list[DataFrame] = []
+    reports: dict[str, EntityReport] = {}
+    try:
+        for entity in ENTITIES:
+            files = [inspect_file(f) for f in list_run_files(raw_path, entity, run_date)]
+            references = None
+            if entity == "transactions":
+                references = validation.references_for(
+                    accepted_by_entity["providers"], accepted_by_entity["clients"]
+                )
+            classified = _classify_files(spark, files, entity, date, references)
+            if classified is not None:
+                cached.append(classified)
+            accepted = (
+                validation.accepted(classified, entity) if classified is not None else _empty(spark, entity)
+            )
+            replace_partition(accepted, processed_path, entity, run_date)
+            accepted_by_entity[entity] = accepted
+            reports[entity] = _publish_rejects(spark, files, classified, processed_path, entity, run_date)
+        _write_manifest(spark, reports, processed_path, run_date, job_run_id)
+    finally:
+        for frame in cached:
+            frame.unpersist()
+    return RunReport(run_date=run_date, entities=reports)
+
+
+def _classify_files(spark, files: list[RawFile], entity: str, date: dt.date, references) -> DataFrame | None:
+    if not any(f.readable for f in files):
+        return None
+    records = read_records(spark, files)
+    return validation.classify(records, entity, date, references).persist(StorageLevel.MEMORY_AND_DISK)
+
+
+def _empty(spark: SparkSession, entity: str) -> DataFrame:
+    return spark.createDataFrame([], validation.processed_schema(entity))
+
+
+def _publish_rejects(spark, files, classified, processed_path, entity, run_date) -> EntityReport:
+    counts = _counts_per_file(classified)
+    quarantine = _quarantine_rows(files, classified, counts)
+    replace_partition(
+        spark.createDataFrame(quarantine, QUARANTINE_SCHEMA).coalesce(1),
+        processed_path,
+        f"quarantine/entity={entity}",
+        run_date,
+    )
+    whole = {f.uri.rsplit("/", 1)[1]: f.uri for f in files if not f.readable}
+    replace_files(spark, whole, processed_path, f"quarantine_files/{entity}", run_date)
+    return EntityReport(entity, [_file_report(f, counts.get(f.source_file)) for f in files])
+
+
+def _counts_per_file(classified: DataFrame | None) -> dict[str, Row]:
+    if classified is None:
+        return {}
+    flag = lambda condition: F.sum(F.when(condition, 1).otherwise(0))  # noqa: E731
+    rows = (
+        classified.groupBy(SOURCE_FILE)
+        .agg(
+            F.count(F.lit(1)).alias("read"),
+            flag(~F.col(DUPLICATE) & F.col(RULE).isNull()).alias("accepted"),
+            flag(F.col(RULE).isNotNull()).alias("quarantined"),
+            flag(F.col(DUPLICATE)).alias("duplicate"),
+        )
+        .collect()
+    )
+    return {r[SOURCE_FILE]: r for r in rows}
+
+
+def _file_report(raw_file: RawFile, counts: Row | None) -> FileReport:
+    if not raw_file.readable:
+        n = raw_file.records
+        return FileReport(
+            raw_file.entity,
+            raw_file.source_file,
+            "quarantined",
+            f"{raw_file.rule}: {raw_file.reason}",
+            n,
+            0,
+            n,
+            0,
+            None,
+        )
+    # No counts: a header and no record.
+    read, accepted, quarantined, duplicate = (
+        (counts["read"], counts["accepted"], counts["quarantined"], counts["duplicate"])
+        if counts
+        else (0, 0, 0, 0)
+    )
+    extra = ",".join(raw_file.extra_columns) or None
+    return FileReport(
+        raw_file.entity, raw_file.source_file, "accepted", None, read, accepted, quarantined, duplicate, extra
+    )
+
+
+def _quarantine_rows(
+    files: list[RawFile], classified: DataFrame | None, counts: dict[str, Row]
+) -> list[tuple]:
+    rows = [(f.source_file, None, None, f.rule, f.reason) for f in files if not f.readable]
+    if classified is None:
+        return rows
+    flagged = (
+        classified.where(F.col(RULE).isNotNull()).select(SOURCE_FILE, RECORD_INDEX, RULE, DETAIL).collect()
+    )
+    by_file: dict[str, list[Row]] = defaultdict(list)
+    for row in flagged:
+        by_file[row[SOURCE_FILE]].append(row)
+    for raw_file in files:
+        wanted = by_file.get(raw_file.source_file)
+        if not wanted:
+            continue
+        located = locate_records(raw_file, (r[RECORD_INDEX] for r in wanted))
+        if located.records != counts[raw_file.source_file]["read"]:
+            raise RuntimeError(
+                f"{raw_file.source_file}: Spark read {counts[raw_file.source_file]['read']} records but the "
+                f"record locator found {located.records}; the file's quoting is too broken to point at lines"
+            )
+        header_fields = len(raw_file.columns)
+        for r in sorted(wanted, key=lambda r: r[RECORD_INDEX]):
+            line, text = located.found[r[RECORD_INDEX]]
+            detail = r[DETAIL]
+            if r[RULE].endswith(".row.field_count"):
+                detail = f"{_field_count(text)} fields, the header has {header_fields}"
+            rows.append((raw_file.source_file, line, text, r[RULE], detail))
+    return rows
+
+
+def _field_count(record: str) -> int:
+    return len(next(csv.reader(io.StringIO(record, newline=""))))
+
+
+def _write_manifest(spark, reports: dict[str, EntityReport], processed_path, run_date, job_run_id) -> None:
+    rows = [
+        (
+            f.entity,
+            f.source_file,
+            f.status,
+            f.reason,
+            f.rows_read,
+            f.rows_accepted,
+            f.rows_quarantined,
+            f.rows_duplicate,
+            f.extra_columns,
+            run_date,
+            job_run_id,
+        )
+        for report in reports.values()
+        for f in report.files
+    ]
+    manifest = spark.createDataFrame(rows, MANIFEST_SCHEMA).coalesce(1)
+    replace_partition(manifest, processed_path, "load_manifest", run_date)

@@ -1,0 +1,380 @@
+"""The export contract's row rules as Spark column expressions, and the verdict of every row.
+
+``classify`` takes the records of one entity (every field as text, see ``raw_reader.read_records``) and
+returns each of them with its typed values and its verdict: accepted, duplicate, or quarantined under a
+rule with a ``detail`` naming the offending value.
+
+Order of the rules (a row breaking several is quarantined once, under the first one it breaks):
+``<entity>.row.field_count`` first, because the fields of a row that does not have the header's shape are
+not where their names say; then every other rule of the entity in ``contract.RULES`` order, which lists
+the column rules (required, enum, type; columns in contract order) before the value rules (formats,
+uniqueness, ranges, cross-field and cross-entity checks).
+
+Duplicates are decided before the rules: among the records with the header's shape and a key, the first
+occurrence of a key (by file name, then position in the file) is kept and later ones (exact copies, or
+other rows repeating the key) are removed and counted, never quarantined. A client repeating the CUPS of
+an earlier client that passed the rules before ``clients.cups.duplicate`` is quarantined under it.
+
+Everything is built from Spark SQL functions (no Python UDF), so it runs in the JVM at full speed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from glue_jobs.lib import contract
+from glue_jobs.lib.contract import CONTRACT, Entity
+from glue_jobs.lib.identifiers import cups_is_valid, provider_tax_id_is_valid, spanish_tax_id_is_valid
+from glue_jobs.lib.raw_reader import RECORD_INDEX, SHAPE_OK, SOURCE_FILE
+
+RULE = "rule"
+DETAIL = "detail"
+DUPLICATE = "is_duplicate"
+
+# ISO 8601 with a mandatory UTC offset (Z or ±hh:mm); fractions of a second optional.
+_TIMESTAMP_RE = (
+    r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})\z"
+)
+_DATE_RE = r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\z"
+_EMAIL_RE = (
+    r"\A[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\z"
+)
+# Columns the reference snapshots bring into the transactions (counterparty found, and its tariff).
+_REF_ID, _REF_TYPE, _REF_TARIFF = "_ref_id", "_ref_type", "_ref_tariff"
+
+
+@dataclass(frozen=True)
+class Check:
+    rule: str
+    broken: Column
+    detail: Column
+
+
+def present(value: Column) -> Column:
+    """Not null and not blank."""
+    return value.isNotNull() & (F.trim(value) != "")
+
+
+def _shown(name: str, value: Column) -> Column:
+    return F.concat(F.lit(f"{name}='"), F.coalesce(value, F.lit("")), F.lit("'"))
+
+
+def _decimal_re(precision: int, scale: int) -> str:
+    return rf"\A-?[0-9]{{1,{precision - scale}}}(\.[0-9]{{1,{scale}}})?\z"
+
+
+def typed(column: contract.Column, value: Column) -> Column:
+    """A field's text (null when blank) as the contract's type; null when not parseable.
+
+    The patterns fix the exact shape; Spark's own casts (fast, no formatter) then check the calendar.
+    """
+    if column.type == "boolean":
+        return F.when(value == "true", F.lit(True)).when(value == "false", F.lit(False))
+    if column.type == "timestamp":
+        return F.when(value.rlike(_TIMESTAMP_RE), value.cast("timestamp"))
+    if column.type == "date":
+        return F.when(value.rlike(_DATE_RE), value.cast("date"))
+    scale = column.decimal_precision_scale
+    if scale is not None:
+        return F.when(value.rlike(_decimal_re(*scale)), value.cast(column.type))
+    return value
+
+
+def spark_type(column: contract.Column) -> T.DataType:
+    if column.decimal_precision_scale is not None:
+        return T.DecimalType(*column.decimal_precision_scale)
+    return {"boolean": T.BooleanType(), "timestamp": T.TimestampType(), "date": T.DateType()}.get(
+        column.type, T.StringType()
+    )
+
+
+def processed_schema(entity_name: str) -> T.StructType:
+    """The processed table's columns (partition columns aside): typed contract columns + ``source_file``."""
+    fields = [T.StructField(c.name, spark_type(c)) for c in CONTRACT[entity_name].columns]
+    return T.StructType([*fields, T.StructField(SOURCE_FILE, T.StringType())])
+
+
+def _column_checks(entity: Entity, raw: Callable[[str], Column], val: Callable[[str], Column]) -> dict:
+    checks: dict[str, Check] = {}
+    for c in entity.columns:
+        prefix = f"{entity.name}.{c.name}"
+        text = raw(c.name)
+        if c.required:
+            checks[f"{prefix}.required"] = Check(
+                f"{prefix}.required", text.isNull(), F.lit(f"{c.name} is empty")
+            )
+        if c.enum is not None:
+            bad = text.isNotNull() & ~text.isin(*c.enum)
+            checks[f"{prefix}.enum"] = Check(f"{prefix}.enum", bad, _shown(c.name, text))
+        elif c.type != "string":
+            bad = text.isNotNull() & val(c.name).isNull()
+            checks[f"{prefix}.type"] = Check(f"{prefix}.type", bad, _shown(c.name, text))
+    return checks
+
+
+def _value_checks(entity: str, raw, val, run_date: dt.date) -> list[Check]:
+    if entity == "providers":
+        return [
+            Check(
+                "providers.tax_id.format",
+                ~provider_tax_id_is_valid(raw("tax_id")),
+                _shown("tax_id", raw("tax_id")),
+            ),
+            Check(
+                "providers.country_code.format",
+                ~raw("country_code").isin(*sorted(contract.COUNTRY_CODES)),
+                _shown("country_code", raw("country_code")),
+            ),
+        ]
+    if entity == "clients":
+        power, tariff = val("contracted_power_kw"), raw("tariff")
+        limit = F.lit(contract.MAX_POWER_2_0TD_KW)
+        return [
+            Check(
+                "clients.tax_id.format",
+                ~spanish_tax_id_is_valid(raw("tax_id")),
+                _shown("tax_id", raw("tax_id")),
+            ),
+            Check(
+                "clients.email.format",
+                raw("email").isNotNull() & ~raw("email").rlike(_EMAIL_RE),
+                _shown("email", raw("email")),
+            ),
+            Check("clients.cups.format", ~cups_is_valid(raw("cups")), _shown("cups", raw("cups"))),
+            Check("clients.cups.duplicate", F.lit(False), _shown("cups", raw("cups"))),
+            Check(
+                "clients.contracted_power_kw.range",
+                power <= 0,
+                _shown("contracted_power_kw", raw("contracted_power_kw")),
+            ),
+            Check(
+                "clients.contracted_power_kw.tariff",
+                ((tariff == "2.0TD") & (power > limit)) | ((tariff == "3.0TD") & (power <= limit)),
+                F.concat(
+                    _shown("tariff", tariff),
+                    F.lit(" "),
+                    _shown("contracted_power_kw", raw("contracted_power_kw")),
+                ),
+            ),
+            Check(
+                "clients.province_code.format",
+                ~raw("province_code").isin(*contract.PROVINCE_CODES),
+                _shown("province_code", raw("province_code")),
+            ),
+            Check(
+                "clients.signup_date.range",
+                val("signup_date") > F.lit(run_date),
+                F.concat(
+                    _shown("signup_date", raw("signup_date")), F.lit(f" is after the export date {run_date}")
+                ),
+            ),
+        ]
+    kind, period = raw("transaction_type"), raw("tariff_period")
+    energy, price = val("energy_kwh"), val("price_eur_mwh")
+    delivery_date = F.to_date(F.from_utc_timestamp(val("delivery_start"), contract.BUSINESS_TIMEZONE))
+    expected = (energy / 1000 * price).cast("decimal(20,5)")
+    sale_periods = F.when(
+        F.col(_REF_TARIFF) == "2.0TD", F.array(*map(F.lit, contract.PERIODS_BY_TARIFF["2.0TD"]))
+    )
+    period_ok = F.when(kind == "PURCHASE", period.isNull()).otherwise(
+        F.array_contains(F.coalesce(sale_periods, F.array(*map(F.lit, contract.TARIFF_PERIODS))), period)
+    )
+    return [
+        Check(
+            "transactions.counterparty_id.unknown",
+            F.col(_REF_ID).isNull(),
+            F.concat(
+                _shown("counterparty_id", raw("counterparty_id")),
+                F.lit(" not in the day's "),
+                F.when(kind == "PURCHASE", F.lit("providers")).otherwise(F.lit("clients")),
+            ),
+        ),
+        Check(
+            "transactions.delivery_start.export_date",
+            delivery_date != F.lit(run_date),
+            F.concat(
+                _shown("delivery_start", raw("delivery_start")),
+                F.lit(" is on "),
+                delivery_date.cast("string"),
+                F.lit(f" in Madrid, not {run_date}"),
+            ),
+        ),
+        Check(
+            "transactions.tariff_period.tariff",
+            ~F.coalesce(period_ok, F.lit(False)),
+            F.concat(
+                _shown("tariff_period", period),
+                F.lit(" for "),
+                kind,
+                F.when(
+                    kind == "SALE",
+                    F.concat(F.lit(" to a "), F.coalesce(F.col(_REF_TARIFF), F.lit("?")), F.lit(" client")),
+                ).otherwise(F.lit("")),
+            ),
+        ),
+        Check("transactions.energy_kwh.range", energy < 0, _shown("energy_kwh", raw("energy_kwh"))),
+        Check(
+            "transactions.price_eur_mwh.range",
+            (price < F.lit(contract.PRICE_MIN_EUR_MWH)) | (price > F.lit(contract.PRICE_MAX_EUR_MWH)),
+            _shown("price_eur_mwh", raw("price_eur_mwh")),
+        ),
+        Check(
+            "transactions.amount_eur.consistency",
+            F.abs(val("amount_eur") - expected) > F.lit(contract.AMOUNT_TOLERANCE_EUR),
+            F.concat(
+                _shown("amount_eur", raw("amount_eur")),
+                F.lit(", expected "),
+                expected.cast("decimal(20,2)").cast("string"),
+            ),
+        ),
+    ]
+
+
+def checks_for(entity_name: str, run_date: dt.date) -> list[Check]:
+    """Every row rule of the entity, in the order they are applied (module docstring).
+
+    The checks read a field's text (null when blank) from ``_s_<name>`` and its typed value from
+    ``_t_<name>`` (``with_typed``).
+    """
+    entity = CONTRACT[entity_name]
+    found = _column_checks(entity, _text_col, _typed_col)
+    found.update({c.rule: c for c in _value_checks(entity_name, _text_col, _typed_col, run_date)})
+    field_count = f"{entity_name}.row.field_count"
+    found[field_count] = Check(
+        field_count, ~F.col(SHAPE_OK), F.lit("the row's field count differs from the header's")
+    )
+    expected = [r.name for r in contract.rules_for(entity_name)]
+    if set(found) != set(expected):
+        raise AssertionError(f"rules without a check or checks without a rule: {set(found) ^ set(expected)}")
+    return [found[field_count]] + [found[name] for name in expected if name != field_count]
+
+
+def _text_col(name: str) -> Column:
+    return F.col(f"_s_{name}")
+
+
+def _typed_col(name: str) -> Column:
+    return F.col(f"_t_{name}")
+
+
+def with_typed(rows: DataFrame, entity_name: str) -> DataFrame:
+    """Adds ``_s_<name>`` (the text, null when blank) and ``_t_<name>`` (typed): each field is looked at
+    once, and the rules and the output share the result."""
+    columns = CONTRACT[entity_name].columns
+    rows = rows.withColumns({f"_s_{c.name}": F.when(present(F.col(c.name)), F.col(c.name)) for c in columns})
+    return rows.withColumns({f"_t_{c.name}": typed(c, _text_col(c.name)) for c in columns})
+
+
+def _with_verdict(rows: DataFrame, checks: list[Check], skip: Column) -> DataFrame:
+    """Adds ``rule`` and ``detail`` of the first broken check (null when ``skip`` or nothing is broken).
+
+    The conditions are evaluated once, in order, stopping at the first broken one (CASE WHEN); the detail
+    text is built afterwards for that rule only.
+    """
+    number = F.when(skip, F.lit(None))
+    for i, check in enumerate(checks):
+        number = number.when(check.broken, F.lit(i))
+    rows = rows.withColumn("_rule_no", number)
+    detail = F.when(F.col("_rule_no").isNull(), F.lit(None).cast("string"))
+    for i, check in enumerate(checks):
+        detail = detail.when(F.col("_rule_no") == i, check.detail)
+    names = F.array(*[F.lit(c.rule) for c in checks])
+    return rows.withColumns({RULE: F.element_at(names, F.col("_rule_no") + 1), DETAIL: detail}).drop(
+        "_rule_no"
+    )
+
+
+def mark_duplicates(records: DataFrame, key: str) -> DataFrame:
+    """Adds ``is_duplicate``: a later record (file name, then position) with the key of an earlier one."""
+    eligible = F.col(SHAPE_OK) & present(F.col(key))
+    order = Window.partitionBy(key, eligible).orderBy(SOURCE_FILE, RECORD_INDEX)
+    return records.withColumn(DUPLICATE, eligible & (F.row_number().over(order) > 1))
+
+
+def classify(
+    records: DataFrame, entity_name: str, run_date: dt.date, references: DataFrame | None = None
+) -> DataFrame:
+    """Every record with its typed contract columns, ``source_file``, ``record_index``, ``is_duplicate``,
+    ``rule`` and ``detail`` (both null when accepted or duplicate).
+
+    ``references`` (transactions only): the day's accepted counterparties, from ``references_for``.
+    """
+    entity = CONTRACT[entity_name]
+    # Duplicates first: the shuffle they need also spreads the (single-task per file) read over the cores
+    # for the parsing and the rules that follow.
+    rows = with_typed(mark_duplicates(records, entity.key), entity_name)
+    if entity_name == "transactions":
+        rows = _with_counterparty(rows, references)
+    checks = checks_for(entity_name, run_date)
+    if entity_name == "clients":
+        rows = _with_cups_verdict(rows, checks)
+    else:
+        rows = _with_verdict(rows, checks, skip=F.col(DUPLICATE))
+    return rows.select(
+        *[_typed_col(c.name).alias(c.name) for c in entity.columns],
+        SOURCE_FILE,
+        RECORD_INDEX,
+        DUPLICATE,
+        RULE,
+        DETAIL,
+    )
+
+
+def _with_cups_verdict(rows: DataFrame, checks: list[Check]) -> DataFrame:
+    # CUPS uniqueness needs a window over the rows that passed the rules before it: the rules before it
+    # are decided first, then the window, then the rules after it.
+    position = [c.rule for c in checks].index("clients.cups.duplicate")
+    rows = _with_verdict(rows, checks[:position], skip=F.col(DUPLICATE))
+    rows = rows.withColumn("_candidate", ~F.col(DUPLICATE) & F.col(RULE).isNull())
+    order = Window.partitionBy("cups", "_candidate").orderBy(SOURCE_FILE, RECORD_INDEX)
+    rows = rows.withColumn("_repeats_cups", F.col("_candidate") & (F.row_number().over(order) > 1))
+    unique_cups = Check(
+        "clients.cups.duplicate",
+        F.col("_repeats_cups"),
+        F.concat(checks[position].detail, F.lit(" already belongs to an earlier client")),
+    )
+    decided = rows.withColumnsRenamed({RULE: "_rule_before", DETAIL: "_detail_before"})
+    rows = _with_verdict(decided, [unique_cups, *checks[position + 1 :]], skip=~F.col("_candidate"))
+    return rows.withColumns(
+        {
+            RULE: F.coalesce(F.col("_rule_before"), F.col(RULE)),
+            DETAIL: F.coalesce(F.col("_detail_before"), F.col(DETAIL)),
+        }
+    ).drop("_rule_before", "_detail_before", "_repeats_cups", "_candidate")
+
+
+def references_for(providers: DataFrame, clients: DataFrame) -> DataFrame:
+    """The day's accepted counterparties (small: broadcast): who may sell to us and who we may sell to."""
+    return providers.select(
+        F.col("provider_id").alias(_REF_ID),
+        F.lit("PURCHASE").alias(_REF_TYPE),
+        F.lit(None).cast("string").alias(_REF_TARIFF),
+    ).unionByName(
+        clients.select(
+            F.col("client_id").alias(_REF_ID),
+            F.lit("SALE").alias(_REF_TYPE),
+            F.col("tariff").alias(_REF_TARIFF),
+        )
+    )
+
+
+def _with_counterparty(rows: DataFrame, references: DataFrame | None) -> DataFrame:
+    if references is None:
+        raise ValueError("transactions need the day's accepted providers and clients (references_for)")
+    condition = (rows["counterparty_id"] == references[_REF_ID]) & (
+        rows["transaction_type"] == references[_REF_TYPE]
+    )
+    return rows.join(F.broadcast(references), condition, "left")
+
+
+def accepted(classified: DataFrame, entity_name: str) -> DataFrame:
+    """The rows to publish: typed contract columns and ``source_file``."""
+    columns = [*CONTRACT[entity_name].column_names, SOURCE_FILE]
+    return classified.where(~F.col(DUPLICATE) & F.col(RULE).isNull()).select(*columns)
