@@ -116,22 +116,21 @@ def run_job(
     command = job_command(job, run_arguments)
     echo = echo or print
     echo(f"glue job {job.name}: {' '.join(command)}")
+    stream(command, f"glue job {job.name} ({script}.py)", echo, job_environment())
+    return command
+
+
+def stream(
+    command: list[str], what: str, echo: Callable[[str], None], env: dict[str, str] | None = None
+) -> None:
+    """Run ``command``, echoing its output line by line; on failure raise with the output's last lines."""
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     with subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=job_environment(),
-        cwd=config.home(),
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=config.home()
     ) as process:
         for line in process.stdout:
             line = line.rstrip("\n")
             tail.append(line)
             echo(line)
     if process.returncode != 0:
-        raise GlueJobFailed(
-            f"glue job {job.name} ({script}.py) exited with code {process.returncode}; last lines:\n"
-            + "\n".join(tail)
-        )
-    return command
+        raise GlueJobFailed(f"{what} exited with code {process.returncode}; last lines:\n" + "\n".join(tail))

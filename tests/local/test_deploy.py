@@ -1,0 +1,81 @@
+"""deploy_stacks on the local target: templates validated, their resources provisioned, a no-op when unchanged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from energy_datalake import config, templates
+from energy_datalake.local import deploy
+
+BAD_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Lake:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketNam: typo-in-the-property-name
+"""
+
+
+@pytest.fixture
+def cloudformation(tmp_path, monkeypatch):
+    """A private copy of cloudformation/ so a test can change a template or a parameter."""
+    copy = tmp_path / "cloudformation"
+    shutil.copytree(config.CLOUDFORMATION_DIR, copy)
+    monkeypatch.setattr(config, "CLOUDFORMATION_DIR", copy)
+    return copy
+
+
+def test_fingerprint_follows_templates_parameters_and_environment(cloudformation):
+    first = deploy.source_fingerprint("dev")
+    assert deploy.source_fingerprint("dev") == first
+    assert deploy.source_fingerprint("prod") != first
+    params = cloudformation / "parameters" / "dev.json"
+    params.write_text(params.read_text() + "\n")
+    assert deploy.source_fingerprint("dev") != first
+
+
+def test_an_invalid_template_is_refused_naming_file_line_and_rule(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(BAD_TEMPLATE)
+    with pytest.raises(deploy.TemplateValidationError, match=r"broken.yaml:\d+ E\d+ .*BucketNam"):
+        deploy.validate_templates([bad])
+
+
+@pytest.mark.slow
+def test_deploy_provisions_what_the_templates_declare_then_is_a_no_op(datalake_home):
+    from energy_datalake.local.catalog import Catalog
+    from energy_datalake.local.warehouse import Warehouse
+
+    declared = templates.load()
+    try:
+        first = deploy.deploy_stacks()
+        assert first.changed
+        for bucket in declared.buckets.values():
+            assert (datalake_home / "s3" / bucket).is_dir()
+        for zone in ("raw", "processed", "curated"):
+            assert (datalake_home / "s3" / declared.lake_bucket / zone).is_dir()
+        assert {d["Name"] for d in Catalog().get_databases()} == set(declared.databases)
+        jobs = json.loads((datalake_home / "deploy" / "jobs.json").read_text())
+        assert (
+            jobs["raw-to-processed"]["default_arguments"]
+            == declared.jobs["raw-to-processed"].default_arguments
+        )
+        assert set(json.loads((datalake_home / "deploy" / "crawlers.json").read_text())) == set(
+            declared.crawlers
+        )
+        assert set(json.loads((datalake_home / "deploy" / "workgroups.json").read_text())) == set(
+            declared.workgroups
+        )
+        assert len(json.loads((datalake_home / "deploy" / "grants.json").read_text())) == len(declared.grants)
+        with Warehouse().connect() as conn:
+            schemas = [r[0] for r in conn.execute("SELECT schema_name FROM information_schema.schemata")]
+        assert "energy" in schemas
+
+        second = deploy.deploy_stacks()
+        assert not second.changed and second.fingerprint == first.fingerprint
+        assert deploy.deploy_stacks(force=True).changed
+    finally:
+        Warehouse().stop()
