@@ -25,119 +25,125 @@ CUPS = [
 ]  # fmt: skip
 
 
-def _provider(pid="P100", name="N", tax="B36174555", kind="GENERATOR", tech="WIND", country="ES", active="true",
+def provider_row(pid="P100", name="N", tax="B36174555", kind="GENERATOR", tech="WIND", country="ES", active="true",
               updated=TS):  # fmt: skip
     return f"{pid},{name},{tax},{kind},{tech},{country},{active},{updated}"
 
 
-def _client(cid, cups, tax="59202938H", name="N", email="a@example.es", tariff="2.0TD", power="4.600",
+def client_row(cid, cups, tax="59202938H", name="N", email="a@example.es", tariff="2.0TD", power="4.600",
             province="28", segment="RESIDENTIAL", signup="2020-01-15", updated=TS):  # fmt: skip
     return f"{cid},{tax},{name},{email},{cups},{tariff},{power},{province},{segment},{signup},{updated}"
 
 
-def _sale(tid, kind="SALE", party="C001", start="2026-03-29T10:00:00+02:00", period="P1", energy="2.500",
+def sale_row(tid, kind="SALE", party="C001", start="2026-03-29T10:00:00+02:00", period="P1", energy="2.500",
           price="120.00", amount="0.30", created="2026-03-29T10:05:00+02:00"):  # fmt: skip
     return f"{tid},{kind},{party},{start},{period},{energy},{price},{amount},{created}"
 
 
 # (rule, entity, raw record): each record breaks its rule and no rule checked before it.
 BAD_ROWS = [
-    ("providers.provider_id.required", "providers", _provider(pid="")),
-    ("providers.legal_name.required", "providers", _provider("P101", name="")),
-    ("providers.tax_id.required", "providers", _provider("P102", tax="")),
-    ("providers.provider_type.required", "providers", _provider("P103", kind="")),
-    ("providers.provider_type.enum", "providers", _provider("P104", kind="BROKER")),
-    ("providers.technology.enum", "providers", _provider("P105", tech="COAL")),
-    ("providers.country_code.required", "providers", _provider("P106", country="")),
-    ("providers.active.required", "providers", _provider("P107", active="")),
-    ("providers.active.enum", "providers", _provider("P108", active="TRUE")),
-    ("providers.updated_at.required", "providers", _provider("P109", updated="")),
-    ("providers.updated_at.type", "providers", _provider("P110", updated="2026-03-28T10:00:00")),
-    ("providers.row.field_count", "providers", _provider("P111").rsplit(",", 1)[0]),
-    ("providers.row.field_count", "providers", _provider("P114") + ",surplus"),
-    ("providers.tax_id.format", "providers", _provider("P112", tax="B36174556")),
-    ("providers.country_code.format", "providers", _provider("P113", country="XX")),
-    ("clients.client_id.required", "clients", _client("", CUPS[0])),
-    ("clients.tax_id.required", "clients", _client("C101", CUPS[0], tax="")),
-    ("clients.full_name.required", "clients", _client("C102", CUPS[0], name=" ")),
-    ("clients.cups.required", "clients", _client("C103", "")),
-    ("clients.tariff.required", "clients", _client("C104", CUPS[0], tariff="")),
-    ("clients.tariff.enum", "clients", _client("C105", CUPS[0], tariff="2.1TD")),
-    ("clients.contracted_power_kw.required", "clients", _client("C106", CUPS[0], power="")),
-    ("clients.contracted_power_kw.type", "clients", _client("C107", CUPS[0], power="4.6001")),
-    ("clients.province_code.required", "clients", _client("C108", CUPS[0], province="")),
-    ("clients.segment.required", "clients", _client("C109", CUPS[0], segment="")),
-    ("clients.segment.enum", "clients", _client("C110", CUPS[0], segment="HOME")),
-    ("clients.signup_date.required", "clients", _client("C111", CUPS[0], signup="")),
-    ("clients.signup_date.type", "clients", _client("C112", CUPS[0], signup="2026-02-30")),
-    ("clients.updated_at.required", "clients", _client("C113", CUPS[0], updated="")),
-    ("clients.updated_at.type", "clients", _client("C114", CUPS[0], updated="2026-03-28T09:00+01:00")),
-    ("clients.row.field_count", "clients", _client("C115", CUPS[0]).rsplit(",", 1)[0]),
-    ("clients.tax_id.format", "clients", _client("C116", CUPS[0], tax="59202938X")),
-    ("clients.email.format", "clients", _client("C117", CUPS[0], email="not-an-email")),
-    ("clients.cups.format", "clients", _client("C118", CUPS[0][:-1] + "X")),
-    ("clients.cups.duplicate", "clients", _client("C119", "ES0055564639800631GY")),
-    ("clients.contracted_power_kw.range", "clients", _client("C120", CUPS[1], tariff="6.1TD", power="0.000")),
-    ("clients.contracted_power_kw.tariff", "clients", _client("C121", CUPS[2], power="15.001")),
-    ("clients.province_code.format", "clients", _client("C122", CUPS[3], province="53")),
-    ("clients.signup_date.range", "clients", _client("C123", CUPS[4], signup="2026-03-30")),
-    ("transactions.transaction_id.required", "transactions", _sale("")),
-    ("transactions.transaction_type.required", "transactions", _sale("T101", kind="")),
-    ("transactions.transaction_type.enum", "transactions", _sale("T102", kind="REFUND")),
-    ("transactions.counterparty_id.required", "transactions", _sale("T103", party="")),
-    ("transactions.delivery_start.required", "transactions", _sale("T104", start="")),
-    ("transactions.delivery_start.type", "transactions", _sale("T105", start="2026-03-29T10:00:00")),
-    ("transactions.tariff_period.enum", "transactions", _sale("T106", period="P7")),
-    ("transactions.energy_kwh.required", "transactions", _sale("T107", energy="")),
-    ("transactions.energy_kwh.type", "transactions", _sale("T108", energy="2.5.0")),
-    ("transactions.price_eur_mwh.required", "transactions", _sale("T109", price="")),
-    ("transactions.price_eur_mwh.type", "transactions", _sale("T110", price="120.001")),
-    ("transactions.amount_eur.required", "transactions", _sale("T111", amount="")),
-    ("transactions.amount_eur.type", "transactions", _sale("T112", amount="0.30€")),
-    ("transactions.created_at.required", "transactions", _sale("T113", created="")),
-    ("transactions.created_at.type", "transactions", _sale("T114", created="yesterday")),
-    ("transactions.row.field_count", "transactions", _sale("T115") + ",surplus"),
-    ("transactions.counterparty_id.unknown", "transactions", _sale("T116", party="C999")),
-    ("transactions.counterparty_id.unknown", "transactions", _sale("T122", party="C101")),
+    ("providers.provider_id.required", "providers", provider_row(pid="")),
+    ("providers.legal_name.required", "providers", provider_row("P101", name="")),
+    ("providers.tax_id.required", "providers", provider_row("P102", tax="")),
+    ("providers.provider_type.required", "providers", provider_row("P103", kind="")),
+    ("providers.provider_type.enum", "providers", provider_row("P104", kind="BROKER")),
+    ("providers.technology.enum", "providers", provider_row("P105", tech="COAL")),
+    ("providers.country_code.required", "providers", provider_row("P106", country="")),
+    ("providers.active.required", "providers", provider_row("P107", active="")),
+    ("providers.active.enum", "providers", provider_row("P108", active="TRUE")),
+    ("providers.updated_at.required", "providers", provider_row("P109", updated="")),
+    ("providers.updated_at.type", "providers", provider_row("P110", updated="2026-03-28T10:00:00")),
+    ("providers.row.field_count", "providers", provider_row("P111").rsplit(",", 1)[0]),
+    ("providers.row.field_count", "providers", provider_row("P114") + ",surplus"),
+    ("providers.tax_id.format", "providers", provider_row("P112", tax="B36174556")),
+    ("providers.country_code.format", "providers", provider_row("P113", country="XX")),
+    ("clients.client_id.required", "clients", client_row("", CUPS[0])),
+    ("clients.tax_id.required", "clients", client_row("C101", CUPS[0], tax="")),
+    ("clients.full_name.required", "clients", client_row("C102", CUPS[0], name=" ")),
+    ("clients.cups.required", "clients", client_row("C103", "")),
+    ("clients.tariff.required", "clients", client_row("C104", CUPS[0], tariff="")),
+    ("clients.tariff.enum", "clients", client_row("C105", CUPS[0], tariff="2.1TD")),
+    ("clients.contracted_power_kw.required", "clients", client_row("C106", CUPS[0], power="")),
+    ("clients.contracted_power_kw.type", "clients", client_row("C107", CUPS[0], power="4.6001")),
+    ("clients.province_code.required", "clients", client_row("C108", CUPS[0], province="")),
+    ("clients.segment.required", "clients", client_row("C109", CUPS[0], segment="")),
+    ("clients.segment.enum", "clients", client_row("C110", CUPS[0], segment="HOME")),
+    ("clients.signup_date.required", "clients", client_row("C111", CUPS[0], signup="")),
+    ("clients.signup_date.type", "clients", client_row("C112", CUPS[0], signup="2026-02-30")),
+    ("clients.updated_at.required", "clients", client_row("C113", CUPS[0], updated="")),
+    ("clients.updated_at.type", "clients", client_row("C114", CUPS[0], updated="2026-03-28T09:00+01:00")),
+    ("clients.row.field_count", "clients", client_row("C115", CUPS[0]).rsplit(",", 1)[0]),
+    ("clients.tax_id.format", "clients", client_row("C116", CUPS[0], tax="59202938X")),
+    ("clients.email.format", "clients", client_row("C117", CUPS[0], email="not-an-email")),
+    ("clients.cups.format", "clients", client_row("C118", CUPS[0][:-1] + "X")),
+    ("clients.cups.duplicate", "clients", client_row("C119", "ES0055564639800631GY")),
+    (
+        "clients.contracted_power_kw.range",
+        "clients",
+        client_row("C120", CUPS[1], tariff="6.1TD", power="0.000"),
+    ),
+    ("clients.contracted_power_kw.tariff", "clients", client_row("C121", CUPS[2], power="15.001")),
+    ("clients.province_code.format", "clients", client_row("C122", CUPS[3], province="53")),
+    ("clients.signup_date.range", "clients", client_row("C123", CUPS[4], signup="2026-03-30")),
+    ("transactions.transaction_id.required", "transactions", sale_row("")),
+    ("transactions.transaction_type.required", "transactions", sale_row("T101", kind="")),
+    ("transactions.transaction_type.enum", "transactions", sale_row("T102", kind="REFUND")),
+    ("transactions.counterparty_id.required", "transactions", sale_row("T103", party="")),
+    ("transactions.delivery_start.required", "transactions", sale_row("T104", start="")),
+    ("transactions.delivery_start.type", "transactions", sale_row("T105", start="2026-03-29T10:00:00")),
+    ("transactions.tariff_period.enum", "transactions", sale_row("T106", period="P7")),
+    ("transactions.energy_kwh.required", "transactions", sale_row("T107", energy="")),
+    ("transactions.energy_kwh.type", "transactions", sale_row("T108", energy="2.5.0")),
+    ("transactions.price_eur_mwh.required", "transactions", sale_row("T109", price="")),
+    ("transactions.price_eur_mwh.type", "transactions", sale_row("T110", price="120.001")),
+    ("transactions.amount_eur.required", "transactions", sale_row("T111", amount="")),
+    ("transactions.amount_eur.type", "transactions", sale_row("T112", amount="0.30€")),
+    ("transactions.created_at.required", "transactions", sale_row("T113", created="")),
+    ("transactions.created_at.type", "transactions", sale_row("T114", created="yesterday")),
+    ("transactions.row.field_count", "transactions", sale_row("T115") + ",surplus"),
+    ("transactions.counterparty_id.unknown", "transactions", sale_row("T116", party="C999")),
+    ("transactions.counterparty_id.unknown", "transactions", sale_row("T122", party="C101")),
     (
         "transactions.counterparty_id.unknown",
         "transactions",
-        _sale("T123", kind="PURCHASE", party="C001", period=""),
+        sale_row("T123", kind="PURCHASE", party="C001", period=""),
     ),
     (
         "transactions.delivery_start.export_date",
         "transactions",
-        _sale("T117", start="2026-03-28T23:30:00+01:00"),
+        sale_row("T117", start="2026-03-28T23:30:00+01:00"),
     ),
-    ("transactions.tariff_period.tariff", "transactions", _sale("T118", period="P4")),
+    ("transactions.tariff_period.tariff", "transactions", sale_row("T118", period="P4")),
     (
         "transactions.tariff_period.tariff",
         "transactions",
-        _sale("T124", kind="PURCHASE", party="P001", period="P1"),
+        sale_row("T124", kind="PURCHASE", party="P001", period="P1"),
     ),
-    ("transactions.energy_kwh.range", "transactions", _sale("T119", energy="-2.500", amount="-0.30")),
-    ("transactions.price_eur_mwh.range", "transactions", _sale("T120", price="4000.01", amount="10.00")),
-    ("transactions.amount_eur.consistency", "transactions", _sale("T121", amount="0.32")),
+    ("transactions.energy_kwh.range", "transactions", sale_row("T119", energy="-2.500", amount="-0.30")),
+    ("transactions.price_eur_mwh.range", "transactions", sale_row("T120", price="4000.01", amount="10.00")),
+    ("transactions.amount_eur.consistency", "transactions", sale_row("T121", amount="0.32")),
 ]
 
 TRANSACTIONS_HEADER = (FIXTURES / "transactions_20260329.csv").read_text().splitlines()[0]
 # Later copies of T001 (exact) and T002 (same key, other content) in the main file, T003 again in another.
 DUPLICATES = ["T001,PURCHASE,P001,2026-03-29T00:00:00+01:00,,1000.000,55.20,55.20,2026-03-29T00:05:00+01:00",
-              _sale("T002", period="P2")]  # fmt: skip
+              sale_row("T002", period="P2")]  # fmt: skip
 DRIFT_FILE = (
     TRANSACTIONS_HEADER + ",channel\n"
-    + _sale("T201") + ",web\n"
+    + sale_row("T201") + ",web\n"
     + "T003,SALE,C002,2026-03-29T21:00:00Z,P6,10.000,95.50,0.96,2026-03-29T21:05:00Z,app\n"
 )  # fmt: skip
 WHOLE_FILES = {
     "providers_20260329_2.csv": (
         (FIXTURES / "providers_20260329.csv").read_text().splitlines()[0]
         + "\n"
-        + _provider("P301", name="Compañía")
+        + provider_row("P301", name="Compañía")
     ).encode("latin-1"),
     "providers_20260329_3.csv": b"",
     "clients_20260329_2.csv": b"client_id,tax_id,full_name\nC301,59202938H,Ana\n",
-    "transactions_20260329_3.csv": (TRANSACTIONS_HEADER + ",energy_kwh\n" + _sale("T301") + ",1\n").encode(),
+    "transactions_20260329_3.csv": (
+        TRANSACTIONS_HEADER + ",energy_kwh\n" + sale_row("T301") + ",1\n"
+    ).encode(),
 }
 WHOLE_FILE_RULES = {
     "providers_20260329_2.csv": ("file.not_utf8", 1),
