@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
@@ -175,7 +174,7 @@ def _empty(spark: SparkSession, entity: str) -> DataFrame:
 
 def _publish_rejects(spark, files, classified, processed_path, entity, run_date) -> EntityReport:
     counts = _counts_per_file(classified)
-    quarantine = _quarantine_rows(files, classified, counts)
+    quarantine = _quarantine_rows(files, counts)
     replace_partition(
         spark.createDataFrame(quarantine, QUARANTINE_SCHEMA).coalesce(1),
         processed_path,
@@ -188,9 +187,12 @@ def _publish_rejects(spark, files, classified, processed_path, entity, run_date)
 
 
 def _counts_per_file(classified: DataFrame | None) -> dict[str, Row]:
+    """Per file: rows read, accepted, quarantined, duplicate, and the quarantined rows (``flagged``: their
+    record index, rule and detail), in one aggregation over the cached verdicts."""
     if classified is None:
         return {}
     flag = lambda condition: F.sum(F.when(condition, 1).otherwise(0))  # noqa: E731
+    quarantined = F.when(F.col(RULE).isNotNull(), F.struct(RECORD_INDEX, RULE, DETAIL))
     rows = (
         classified.groupBy(SOURCE_FILE)
         .agg(
@@ -198,6 +200,7 @@ def _counts_per_file(classified: DataFrame | None) -> dict[str, Row]:
             flag(~F.col(DUPLICATE) & F.col(RULE).isNull()).alias("accepted"),
             flag(F.col(RULE).isNotNull()).alias("quarantined"),
             flag(F.col(DUPLICATE)).alias("duplicate"),
+            F.collect_list(quarantined).alias("flagged"),
         )
         .collect()
     )
@@ -230,20 +233,10 @@ def _file_report(raw_file: RawFile, counts: Row | None) -> FileReport:
     )
 
 
-def _quarantine_rows(
-    files: list[RawFile], classified: DataFrame | None, counts: dict[str, Row]
-) -> list[tuple]:
+def _quarantine_rows(files: list[RawFile], counts: dict[str, Row]) -> list[tuple]:
     rows = [(f.source_file, None, None, f.rule, f.reason) for f in files if not f.readable]
-    if classified is None:
-        return rows
-    flagged = (
-        classified.where(F.col(RULE).isNotNull()).select(SOURCE_FILE, RECORD_INDEX, RULE, DETAIL).collect()
-    )
-    by_file: dict[str, list[Row]] = defaultdict(list)
-    for row in flagged:
-        by_file[row[SOURCE_FILE]].append(row)
     for raw_file in files:
-        wanted = by_file.get(raw_file.source_file)
+        wanted = counts[raw_file.source_file]["flagged"] if raw_file.source_file in counts else []
         if not wanted:
             continue
         located = locate_records(raw_file, (r[RECORD_INDEX] for r in wanted))
