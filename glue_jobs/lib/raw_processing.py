@@ -120,10 +120,12 @@ class RunReport:
     entities: dict[str, EntityReport]
 
     def failures(self, threshold: float) -> list[str]:
-        """Why the run must fail: an entity whose quarantined share passes the threshold."""
+        """Why the run must fail: an entity whose quarantined share passes the threshold (an entity with
+        no readable row at all, files missing or quarantined whole, always does)."""
         return [
             f"{e.entity}: {e.quarantined_share:.2%} of rows quarantined "
-            f"({e.rows_quarantined} of {e.rows_read}) passes the threshold of {threshold:.2%}"
+            f"({f'{e.rows_quarantined} of {e.rows_read}' if e.rows_read else 'no readable row'}) "
+            f"passes the threshold of {threshold:.2%}"
             for e in self.entities.values()
             if e.quarantined_share > threshold
         ]

@@ -12,7 +12,7 @@ import pytest
 
 from glue_jobs.lib import contract
 from glue_jobs.lib.processed_writer import STAGING
-from glue_jobs.lib.raw_processing import process_run_date
+from glue_jobs.lib.raw_processing import EntityReport, FileReport, RunReport, process_run_date
 
 RUN_DATE = "2026-03-29"
 PARTITION = "year=2026/month=03/day=29"
@@ -340,6 +340,22 @@ def test_threshold_failures_name_entity_share_and_threshold(bad_day):
     assert failures[0].startswith("providers: ")
     assert "passes the threshold of 5.00%" in failures[0]
     assert report.failures(1.0) == []
+
+
+def test_an_entity_without_a_readable_row_fails_the_run():
+    empty = FileReport("clients", "clients/x.csv", "quarantined", "file.empty: empty", 0, 0, 0, 0, None)
+    report = RunReport(
+        RUN_DATE, {"clients": EntityReport("clients", [empty]), "providers": EntityReport("providers")}
+    )
+    assert report.failures(0.05) == [
+        "clients: 100.00% of rows quarantined (no readable row) passes the threshold of 5.00%",
+        "providers: 100.00% of rows quarantined (no readable row) passes the threshold of 5.00%",
+    ]
+
+
+def test_a_file_whose_counts_do_not_add_up_is_refused():
+    with pytest.raises(AssertionError, match="rows read != accepted"):
+        FileReport("clients", "clients/x.csv", "accepted", None, 3, 1, 1, 0, None)
 
 
 @pytest.fixture
