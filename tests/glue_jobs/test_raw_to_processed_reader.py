@@ -80,3 +80,23 @@ def test_the_locator_keeps_a_quoted_crlf_and_splits_only_on_the_file_separator(t
 def test_an_unclosed_quote_runs_to_the_end_of_the_file():
     records = [m.group(1) for m in iter_records('h\n1\n"open,\n2\n', "\n")]
     assert records == ["h", "1", '"open,\n2\n']
+
+
+def test_on_s3_the_same_files_are_listed_inspected_and_located():
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    with moto.mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="lake")
+        prefix = "raw/providers/year=2026/month=03/day=29/"
+        s3.put_object(
+            Bucket="lake", Key=prefix + "providers_20260329.csv", Body=(HEADER + "\r\nP1,ñ\r\n").encode()
+        )
+        s3.put_object(Bucket="lake", Key=prefix + "_SUCCESS", Body=b"")
+        s3.put_object(Bucket="lake", Key=prefix + "old/providers_20260328.csv", Body=b"x")
+        files = [inspect_file(f) for f in list_run_files("s3://lake/raw/", "providers", "2026-03-29")]
+        assert [(f.uri, f.source_file) for f in files] == [
+            (f"s3://lake/{prefix}providers_20260329.csv", f"{prefix[4:]}providers_20260329.csv")
+        ]
+        assert files[0].readable and files[0].line_sep == "\r\n"
+        assert locate_records(files[0], [0]).found == {0: (2, "P1,ñ")}
