@@ -23,6 +23,7 @@ def test_command_is_spark_submit_with_the_templates_defaults_and_the_runs_argume
     assert command[0].endswith("/pyspark/bin/spark-submit")
     assert command[command.index("--master") + 1].startswith("local[")
     assert str(config.GLUE_JOBS_DIR / "raw_to_processed.py") in command
+    assert f"spark.driver.extraJavaOptions={glue_runner.DRIVER_JAVA_OPTIONS}" in command
     arguments = _arguments(command)
     assert arguments["--JOB_NAME"] == job.name == "raw-to-processed"
     assert arguments["--run_date"] == "2026-03-29"
