@@ -375,6 +375,7 @@ def _data_files(processed: Path) -> list[str]:
     )
 
 
+@pytest.mark.slow
 def test_rerun_changes_nothing_and_touches_only_the_run_date(spark, clean_day):
     raw, processed = clean_day / "raw", clean_day / "processed"
     process_run_date(spark, str(raw), str(processed), RUN_DATE)
@@ -389,6 +390,7 @@ def test_rerun_changes_nothing_and_touches_only_the_run_date(spark, clean_day):
     assert len(first["transactions"]) == 2 * 5
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_write_is_repaired_by_the_rerun(spark, clean_day):
     raw, processed = clean_day / "raw", clean_day / "processed"
     process_run_date(spark, str(raw), str(processed), RUN_DATE)
