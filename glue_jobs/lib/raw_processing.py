@@ -3,8 +3,10 @@
 ``process_run_date`` is the whole job (the Glue entry script only adds arguments, session and exit code).
 Providers and clients go first: the transactions' counterparties are checked against the day's ACCEPTED
 ones (broadcast). For each entity, every file is inspected, the readable ones are read and classified
-(``validation.classify``) once and cached deliberately: one action writes the accepted rows, and the
-per-file counts and the (few) quarantined rows then come from the cache, not from the CSV again.
+(``validation.classify``) and written in ONE pass: the write of the accepted rows observes (Spark's
+``observe``, metrics gathered by the same tasks) the per-file counts and the (few) quarantined rows, so
+neither a cache nor a second read of the CSV is needed. The written count is checked against the observed
+one (a cheap Parquet footer count).
 
 Written, each replacing only the run date's partition (``processed_writer``):
 ``<processed>/<entity>/``, ``<processed>/quarantine/entity=<entity>/``,
@@ -18,10 +20,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from dataclasses import dataclass, field
 
-from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -136,46 +138,87 @@ def process_run_date(
 ) -> RunReport:
     """Runs raw-to-processed for one date; writes every output; returns the per-file counts."""
     date = dt.date.fromisoformat(run_date)
-    accepted_by_entity: dict[str, DataFrame] = {}
-    cached: list[DataFrame] = []
+    published: dict[str, str] = {}
     reports: dict[str, EntityReport] = {}
-    try:
-        for entity in ENTITIES:
-            files = [inspect_file(f) for f in list_run_files(raw_path, entity, run_date)]
-            references = None
-            if entity == "transactions":
-                references = validation.references_for(
-                    accepted_by_entity["providers"], accepted_by_entity["clients"]
-                )
-            classified = _classify_files(spark, files, entity, date, references)
-            if classified is not None:
-                cached.append(classified)
-            accepted = (
-                validation.accepted(classified, entity) if classified is not None else _empty(spark, entity)
+    for entity in ENTITIES:
+        files = [inspect_file(f) for f in list_run_files(raw_path, entity, run_date)]
+        references = None
+        if entity == "transactions":
+            # From the written Parquet: small, and the providers' and clients' CSV are not parsed again.
+            references = validation.references_for(
+                spark.read.parquet(published["providers"]), spark.read.parquet(published["clients"])
             )
-            replace_partition(accepted, processed_path, entity, run_date)
-            accepted_by_entity[entity] = accepted
-            reports[entity] = _publish_rejects(spark, files, classified, processed_path, entity, run_date)
-        _write_manifest(spark, reports, processed_path, run_date, job_run_id)
-    finally:
-        for frame in cached:
-            frame.unpersist()
+        classified = _classify_files(spark, files, entity, date, references)
+        published[entity], counts = _publish_accepted(
+            spark, classified, files, processed_path, entity, run_date
+        )
+        reports[entity] = _publish_rejects(spark, files, counts, processed_path, entity, run_date)
+    _write_manifest(spark, reports, processed_path, run_date, job_run_id)
     return RunReport(run_date=run_date, entities=reports)
 
 
 def _classify_files(spark, files: list[RawFile], entity: str, date: dt.date, references) -> DataFrame | None:
     if not any(f.readable for f in files):
         return None
-    records = read_records(spark, files)
-    return validation.classify(records, entity, date, references).persist(StorageLevel.MEMORY_AND_DISK)
+    return validation.classify(read_records(spark, files), entity, date, references)
 
 
 def _empty(spark: SparkSession, entity: str) -> DataFrame:
     return spark.createDataFrame([], validation.processed_schema(entity))
 
 
-def _publish_rejects(spark, files, classified, processed_path, entity, run_date) -> EntityReport:
-    counts = _counts_per_file(classified)
+def _publish_accepted(spark, classified, files, processed_path, entity, run_date) -> tuple[str, dict]:
+    """Writes the accepted rows; returns the partition's URI and the per-file counts observed on the way."""
+    if classified is None:
+        return replace_partition(_empty(spark, entity), processed_path, entity, run_date), {}
+    readable = [f.source_file for f in files if f.readable]
+    observation = Observation(f"raw_to_processed_{entity}")
+    observed = classified.observe(observation, *_count_metrics(readable))
+    uri = replace_partition(validation.accepted(observed, entity), processed_path, entity, run_date)
+    counts = _counts_per_file(observation.get, readable)
+    written = spark.read.parquet(uri).count()
+    expected = sum(c["accepted"] for c in counts.values())
+    if written != expected:
+        raise RuntimeError(f"{entity}: {written} accepted rows written but {expected} counted on the way")
+    return uri, counts
+
+
+def _count_metrics(source_files: list[str]) -> list[Column]:
+    """Per file (by position): rows read, accepted, quarantined, duplicate; and the quarantined rows (record
+    index, rule, detail) of every file."""
+    flag = lambda condition: F.sum(F.when(condition, 1).otherwise(0))  # noqa: E731
+    accepted = ~F.col(DUPLICATE) & F.col(RULE).isNull()
+    # As JSON text: PySpark hands observed metrics over as plain values only.
+    flagged = F.collect_list(
+        F.when(F.col(RULE).isNotNull(), F.struct(SOURCE_FILE, RECORD_INDEX, RULE, DETAIL))
+    )
+    metrics = [F.to_json(flagged).alias("flagged")]
+    for i, name in enumerate(source_files):
+        here = F.col(SOURCE_FILE) == name
+        metrics += [
+            flag(here).alias(f"read_{i}"),
+            flag(here & accepted).alias(f"accepted_{i}"),
+            flag(here & F.col(RULE).isNotNull()).alias(f"quarantined_{i}"),
+            flag(here & F.col(DUPLICATE)).alias(f"duplicate_{i}"),
+        ]
+    return metrics
+
+
+def _counts_per_file(metrics: dict, source_files: list[str]) -> dict[str, dict]:
+    """{source_file: {read, accepted, quarantined, duplicate, flagged}} for files with at least one record."""
+    flagged = json.loads(metrics["flagged"])
+    counts = {}
+    for i, name in enumerate(source_files):
+        # A sum over no row is null: the file had a header and no record.
+        if metrics[f"read_{i}"]:
+            counts[name] = {
+                kind: metrics[f"{kind}_{i}"] for kind in ("read", "accepted", "quarantined", "duplicate")
+            }
+            counts[name]["flagged"] = [r for r in flagged if r[SOURCE_FILE] == name]
+    return counts
+
+
+def _publish_rejects(spark, files, counts, processed_path, entity, run_date) -> EntityReport:
     quarantine = _quarantine_rows(files, counts)
     replace_partition(
         spark.createDataFrame(quarantine, QUARANTINE_SCHEMA).coalesce(1),
@@ -188,28 +231,7 @@ def _publish_rejects(spark, files, classified, processed_path, entity, run_date)
     return EntityReport(entity, [_file_report(f, counts.get(f.source_file)) for f in files])
 
 
-def _counts_per_file(classified: DataFrame | None) -> dict[str, Row]:
-    """Per file: rows read, accepted, quarantined, duplicate, and the quarantined rows (``flagged``: their
-    record index, rule and detail), in one aggregation over the cached verdicts."""
-    if classified is None:
-        return {}
-    flag = lambda condition: F.sum(F.when(condition, 1).otherwise(0))  # noqa: E731
-    quarantined = F.when(F.col(RULE).isNotNull(), F.struct(RECORD_INDEX, RULE, DETAIL))
-    rows = (
-        classified.groupBy(SOURCE_FILE)
-        .agg(
-            F.count(F.lit(1)).alias("read"),
-            flag(~F.col(DUPLICATE) & F.col(RULE).isNull()).alias("accepted"),
-            flag(F.col(RULE).isNotNull()).alias("quarantined"),
-            flag(F.col(DUPLICATE)).alias("duplicate"),
-            F.collect_list(quarantined).alias("flagged"),
-        )
-        .collect()
-    )
-    return {r[SOURCE_FILE]: r for r in rows}
-
-
-def _file_report(raw_file: RawFile, counts: Row | None) -> FileReport:
+def _file_report(raw_file: RawFile, counts: dict | None) -> FileReport:
     if not raw_file.readable:
         n = raw_file.records
         return FileReport(
@@ -235,7 +257,7 @@ def _file_report(raw_file: RawFile, counts: Row | None) -> FileReport:
     )
 
 
-def _quarantine_rows(files: list[RawFile], counts: dict[str, Row]) -> list[tuple]:
+def _quarantine_rows(files: list[RawFile], counts: dict[str, dict]) -> list[tuple]:
     rows = [(f.source_file, None, None, f.rule, f.reason) for f in files if not f.readable]
     for raw_file in files:
         wanted = counts[raw_file.source_file]["flagged"] if raw_file.source_file in counts else []
