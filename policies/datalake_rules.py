@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from energy_datalake.templates import PRINCIPAL_TAG, decode
-
 from glue_jobs.lib.contract import CONTRACT
 
 SKIP_KEY = "datalake-rules"

@@ -6,6 +6,7 @@ import importlib.util
 import sys
 
 import pytest
+
 from energy_datalake import config
 
 RULES_FILE = config.REPO_ROOT / "policies" / "datalake_rules.py"

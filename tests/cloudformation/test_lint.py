@@ -8,6 +8,7 @@ import re
 import subprocess
 
 import pytest
+
 from energy_datalake import config, templates
 
 TEMPLATES = templates.template_paths()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from energy_datalake import templates
 
 BAD = Path(__file__).parent / "bad"

@@ -6,8 +6,8 @@ import json
 import shutil
 
 import pytest
-from energy_datalake import config, templates
 
+from energy_datalake import config, templates
 from glue_jobs.lib.contract import CONTRACT
 
 ENVIRONMENTS = ("dev", "prod")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+
 from energy_datalake.operators.cloudformation import StackDeployFailed, deploy_stack, stack_exists
 
 TEMPLATE = """

@@ -10,6 +10,7 @@ import warnings
 from datetime import timedelta
 
 import pytest
+
 from energy_datalake import config
 
 DAG_ID = "energy_datalake_daily"
@@ -86,6 +87,7 @@ def test_scheduling_conventions(dag):
 
 def test_run_date_is_the_param_or_the_logical_date_never_today(dag):
     import jinja2
+
     from energy_datalake.targets import RUN_DATE
 
     template = jinja2.Template(RUN_DATE)

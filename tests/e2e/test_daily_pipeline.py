@@ -130,6 +130,7 @@ def test_warehouse_holds_both_dates(lake):
 def _lake_contents(day: date) -> dict[str, list[tuple]]:
     """Every row of the date's processed and curated partitions, and every warehouse row but the audit."""
     import duckdb
+
     from energy_datalake import config, templates
     from energy_datalake.local import warehouse
 

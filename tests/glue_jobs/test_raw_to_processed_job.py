@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from energy_datalake.config import GLUE_JOBS_DIR
-from energy_datalake.local.spark import spark_env, spark_submit
 from test_raw_to_processed import (
     PARTITION,
     RUN_DATE,
@@ -15,6 +13,9 @@ from test_raw_to_processed import (
     sale_row,
     with_rows,
 )
+
+from energy_datalake.config import GLUE_JOBS_DIR
+from energy_datalake.local.spark import spark_env, spark_submit
 
 
 def _submit(raw, processed, *extra: str) -> subprocess.CompletedProcess:

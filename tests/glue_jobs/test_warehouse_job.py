@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from energy_datalake.config import GLUE_JOBS_DIR
 from energy_datalake.local.spark import spark_env, spark_submit
 from energy_datalake.local.warehouse import Warehouse

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from energy_datalake.local.warehouse import Warehouse
 
+from energy_datalake.local.warehouse import Warehouse
 from glue_jobs.lib import warehouse as wh
 
 DAY1 = dt.date(2026, 3, 28)

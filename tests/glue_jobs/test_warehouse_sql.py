@@ -11,10 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlglot
-from energy_datalake import templates
-from energy_datalake.local.warehouse import Warehouse
 from pyspark.sql import types as T
 
+from energy_datalake import templates
+from energy_datalake.local.warehouse import Warehouse
 from glue_jobs.lib import warehouse as wh
 
 RUN = wh.Run(

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from botocore.validate import ParamValidator
+
 from energy_datalake.local.catalog import Catalog, EntityNotFoundException, table_input
 from energy_datalake.local.crawler import crawl, register_declared_tables
 

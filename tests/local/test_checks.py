@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from energy_datalake import templates
 from energy_datalake.local import checks
 from energy_datalake.local.crawler import run_crawler

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from energy_datalake import templates
 from energy_datalake.local.catalog import Catalog
 from energy_datalake.local.crawler import crawl, refresh_catalog, register_declared_tables, run_crawler

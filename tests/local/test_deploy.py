@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+
 from energy_datalake import config, templates
 from energy_datalake.local import deploy
 

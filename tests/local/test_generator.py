@@ -11,9 +11,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from energy_datalake import cli
 from energy_datalake import generator as gen
-
 from glue_jobs.lib import contract
 from glue_jobs.lib import identifiers as ids
 

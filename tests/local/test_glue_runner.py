@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import pytest
+
 from energy_datalake import config
 from energy_datalake.local import glue_runner
 

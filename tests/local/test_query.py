@@ -11,6 +11,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from energy_datalake import templates
 from energy_datalake.local.crawler import run_crawler
 from energy_datalake.local.query import (

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from energy_datalake.local.warehouse import Warehouse
 
 
