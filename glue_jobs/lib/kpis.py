@@ -65,6 +65,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType, TimestampType
 
 from glue_jobs.lib.contract import BUSINESS_TIMEZONE, TARIFF_PERIODS
+from glue_jobs.lib.curated_tables import CURATED_TABLES
 
 KWH = "decimal(18,3)"
 EUR = "decimal(18,2)"
@@ -74,13 +75,7 @@ SHARE = "decimal(7,6)"
 PURCHASE = "PURCHASE"
 SALE = "SALE"
 
-TABLES = (
-    "daily_energy_balance",
-    "daily_sales_by_segment",
-    "daily_provider_purchases",
-    "client_daily_consumption",
-    "hourly_price_curve",
-)
+TABLES = CURATED_TABLES
 
 
 def build_all(

@@ -36,17 +36,12 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from glue_jobs.lib.contract import CLIENTS, PROVIDERS
+from glue_jobs.lib.curated_tables import CURATED_KEYS
 
 SCHEMA = "energy"
 
-# The natural keys of docs/architecture.md: the MERGE matches on them.
-FACT_KEYS: dict[str, tuple[str, ...]] = {
-    "daily_energy_balance": ("delivery_date",),
-    "daily_sales_by_segment": ("delivery_date", "tariff", "province_code", "segment"),
-    "daily_provider_purchases": ("delivery_date", "provider_id"),
-    "client_daily_consumption": ("delivery_date", "client_id"),
-    "hourly_price_curve": ("delivery_start",),
-}
+# The MERGE matches on the curated tables' natural keys.
+FACT_KEYS = CURATED_KEYS
 DIM_CLIENT = "dim_client"
 DIM_PROVIDER = "dim_provider"
 LOAD_AUDIT = "load_audit"

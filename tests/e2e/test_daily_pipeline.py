@@ -12,20 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from glue_jobs.lib.contract import ENTITIES
+from glue_jobs.lib.curated_tables import CURATED_TABLES
+
 pytestmark = pytest.mark.slow
 
 FIRST = date(2026, 3, 28)
 SECOND = FIRST + timedelta(days=1)
 CLIENTS = 200
 PROVIDERS = 10
-CURATED_TABLES = (
-    "daily_energy_balance",
-    "daily_sales_by_segment",
-    "daily_provider_purchases",
-    "client_daily_consumption",
-    "hourly_price_curve",
-)
-ENTITIES = ("providers", "clients", "transactions")
 
 
 @dataclass

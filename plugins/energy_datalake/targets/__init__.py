@@ -14,6 +14,8 @@ from types import ModuleType
 from airflow.sdk import Asset
 
 from energy_datalake import config
+from glue_jobs.lib.contract import ENTITIES
+from glue_jobs.lib.curated_tables import CURATED_TABLES
 
 STEPS = (
     "deploy_stacks",
@@ -29,14 +31,6 @@ STEPS = (
 # A manual trigger may name the date to (re)process; a scheduled run processes its logical date.
 RUN_DATE = "{{ params.run_date or ds }}"
 
-ENTITIES = ("providers", "clients", "transactions")
-CURATED_TABLES = (
-    "daily_energy_balance",
-    "daily_sales_by_segment",
-    "daily_provider_purchases",
-    "client_daily_consumption",
-    "hourly_price_curve",
-)
 PROCESSED_TABLES = (*ENTITIES, "quarantine", "load_manifest")
 
 
