@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/raw_to_processed.py [--transactions 1000000 5000000] [--work /tmp/bench]
 
 For each size it generates one day of exports (``energy_datalake.generator``, about 42 000 clients per
-million transactions), then, in the same Spark session (configured like the local Glue runtime), times
-the floor (read the day's transaction CSV files with a header, every column a string, write Parquet), the
+million transactions; kept under ``--work`` and reused by the next run of the same size), then, in the
+same Spark session (configured like the local Glue runtime), times the floor (read the day's transaction CSV files with a header, every column a string, write Parquet), the
 whole raw-to-processed job for the day (providers, clients and transactions), and the floor again.
 Prints rows, seconds, rows/s and the ratio of the job's throughput to the floor's (mean of the two floor
 runs). Figures, not pass/fail.
@@ -13,6 +13,7 @@ runs). Figures, not pass/fail.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import time
@@ -27,7 +28,9 @@ def parse_args() -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--transactions", type=int, nargs="+", default=[1_000_000, 5_000_000])
-    parser.add_argument("--work", default="/tmp/energy-datalake-bench", help="scratch folder (replaced)")
+    parser.add_argument(
+        "--work", default="/tmp/energy-datalake-bench", help="scratch folder (generated days are reused)"
+    )
     parser.add_argument("--error-rate", type=float, default=0.001)
     return parser.parse_args()
 
@@ -56,6 +59,18 @@ def generate(raw: Path, transactions: int, error_rate: float) -> int:
         RUN_DATE, days=1, clients=clients, seed=7, out=raw, error_rate=error_rate, progress=None
     )
     return sum(per_day["transactions"] for per_day in summary["rows"].values())
+
+
+def prepared(work: Path, transactions: int, error_rate: float) -> int:
+    """The day's exports under ``work``: generated once, reused while size and error rate are the same."""
+    marker = work / "generated.json"
+    wanted = {"transactions": transactions, "error_rate": error_rate}
+    if marker.exists() and json.loads(marker.read_text())["wanted"] == wanted:
+        return json.loads(marker.read_text())["rows"]
+    shutil.rmtree(work, ignore_errors=True)
+    rows = generate(work / "raw", transactions, error_rate)
+    marker.write_text(json.dumps({"wanted": wanted, "rows": rows}))
+    return rows
 
 
 def timed(action) -> float:
@@ -87,8 +102,7 @@ def main() -> None:
     lines = [f"{'run':<34}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'vs floor':>10}"]
     for size in args.transactions:
         work = Path(args.work) / str(size)
-        shutil.rmtree(work, ignore_errors=True)
-        rows = generate(work / "raw", size, args.error_rate)
+        rows = prepared(work, size, args.error_rate)
         # Not counted: the first run of a JVM pays for its JIT and the first read for the page cache.
         floor(spark, work / "raw", work / "floor")
         floors = [floor(spark, work / "raw", work / "floor")]
