@@ -8,7 +8,7 @@ export DATALAKE_HOME ?= $(CURDIR)/.datalake
 SAMPLE_DATE ?= 2026-03-29
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast lint format checkov-venv bench clean
+.PHONY: help setup run ui test test-fast lint format checkov-venv bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ run: $(BIN)/.installed ## README run command: generate sample data, run the dail
 	$(BIN)/datalake generate --date $(SAMPLE_DATE)
 	$(BIN)/datalake run --date $(SAMPLE_DATE)
 	$(BIN)/datalake status
+
+ui: $(BIN)/.installed ## Airflow UI on http://localhost:8080 over the local lake (airflow standalone; password in $(DATALAKE_HOME)/airflow)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -c "import os; from energy_datalake.local.airflow_env import airflow_bin, airflow_environ, ensure_migrated; env = airflow_environ(); ensure_migrated(env); os.execve(airflow_bin(), [airflow_bin(), 'standalone'], env)"
 
 bench: $(BIN)/.installed ## raw-to-processed throughput against the plain Spark CSV->Parquet floor
 	$(BIN)/python benchmarks/raw_to_processed.py
