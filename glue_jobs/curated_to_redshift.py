@@ -14,14 +14,11 @@ from __future__ import annotations
 import datetime as dt
 
 from glue_jobs.lib import warehouse
+from glue_jobs.lib.processed_writer import partition_uri
 from glue_jobs.runtime import main_args, start_job
 
 REQUIRED = ("JOB_NAME", "run_date", "curated_path", "processed_path")
 OPTIONAL = {"warehouse_url": "", "connection_name": "", "redshift_tmp_dir": "", "database": "", "run_id": ""}
-
-
-def partition_path(root: str, table: str, day: dt.date) -> str:
-    return f"{root.rstrip('/')}/{table}/year={day:%Y}/month={day:%m}/day={day:%d}"
 
 
 class GlueRedshiftWriter:
@@ -85,11 +82,11 @@ def main() -> None:
 
     spark = job.spark
     facts = {
-        table: spark.read.parquet(partition_path(args["curated_path"], table, run_date))
+        table: spark.read.parquet(partition_uri(args["curated_path"], table, run_date.isoformat()))
         for table in warehouse.FACT_KEYS
     }
-    clients = spark.read.parquet(partition_path(args["processed_path"], "clients", run_date))
-    providers = spark.read.parquet(partition_path(args["processed_path"], "providers", run_date))
+    clients = spark.read.parquet(partition_uri(args["processed_path"], "clients", run_date.isoformat()))
+    providers = spark.read.parquet(partition_uri(args["processed_path"], "providers", run_date.isoformat()))
     for result in warehouse.load_all(writer, run, facts, clients, providers):
         if result is not None:
             print(result)

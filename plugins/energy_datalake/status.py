@@ -15,6 +15,7 @@ from pathlib import Path
 
 from energy_datalake import config
 from energy_datalake.local import airflow_env
+from glue_jobs.lib.contract import partition_path
 
 ZONES = ("raw", "processed", "curated")
 
@@ -64,7 +65,7 @@ def table_stats(folder: Path, day: date | None) -> dict[str, int]:
 
 
 def data_files(folder: Path, day: date | None) -> list[Path]:
-    partition = f"year={day:%Y}/month={day:%m}/day={day:%d}/" if day else ""
+    partition = f"{partition_path(day.isoformat())}/" if day else ""
     return sorted(
         f
         for f in folder.rglob("*")

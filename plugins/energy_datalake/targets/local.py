@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from energy_datalake import config
 from energy_datalake.targets import ENTITIES, RUN_DATE, outlets
+from glue_jobs.lib.contract import partition_path
 
 # A day's export normally lands within hours; tests shorten both to see the timeout quickly.
 EXPORT_TIMEOUT_SECONDS = float(os.environ.get("DATALAKE_EXPORT_TIMEOUT_SECONDS", 6 * 3600))
@@ -67,7 +68,7 @@ def success_markers(run_date: date) -> list[Path]:
     from energy_datalake import templates
 
     raw = config.local_path(f"s3://{templates.load().lake_bucket}/raw")
-    partition = f"year={run_date:%Y}/month={run_date:%m}/day={run_date:%d}"
+    partition = partition_path(run_date.isoformat())
     return [raw / entity / partition / "_SUCCESS" for entity in ENTITIES]
 
 
