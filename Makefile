@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
+AWSGLUE_LIB := $(VENV)/awsglue-dataplane
 export DATALAKE_HOME ?= $(CURDIR)/.datalake
 SAMPLE_DATE ?= 2026-03-29
 
@@ -19,6 +20,9 @@ $(BIN)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv
 	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt -c constraints.txt
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@# Glue's own Python library (argument parser, GlueContext): tests only, outside the venv's site-packages,
+	@# so local jobs never import it (its licence limits its use to AWS services).
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps --target $(AWSGLUE_LIB) AWSGlueDataplanePython==5.1.0
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
@@ -40,10 +44,10 @@ format: $(BIN)/.installed ## Apply ruff's fixes and formatter
 	$(BIN)/ruff format .
 
 test: setup lint ## README test command: set up, lint, run every test
-	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/pytest
+	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov AWSGLUE_LIB=$(CURDIR)/$(AWSGLUE_LIB) $(BIN)/pytest
 
 test-fast: setup ## Tests without the slow end-to-end ones
-	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/pytest -m "not slow"
+	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov AWSGLUE_LIB=$(CURDIR)/$(AWSGLUE_LIB) $(BIN)/pytest -m "not slow"
 
 run: $(BIN)/.installed ## README run command: generate sample data, run the daily DAG locally, show the status
 	$(BIN)/datalake generate --date $(SAMPLE_DATE)
