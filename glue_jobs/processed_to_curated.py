@@ -1,4 +1,4 @@
-"""Glue job ``processed-to-curated``: the run date's KPI tables (DESIGN.md §4) from the processed zone.
+"""Glue job ``processed-to-curated``: the run date's KPI tables (docs/architecture.md) from processed data.
 
     spark-submit glue_jobs/processed_to_curated.py --JOB_NAME processed-to-curated --run_date 2026-03-29 \\
         --processed_path s3://<lake>/processed --curated_path s3://<lake>/curated
@@ -11,16 +11,37 @@ with ``glue_jobs.lib.kpis.build_all`` and replaces each table's run-date partiti
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 
+from glue_jobs import runtime
 from glue_jobs.lib import kpis
 from glue_jobs.lib.contract import ENTITIES
 from glue_jobs.lib.processed_writer import partition_uri, replace_partition
-from glue_jobs.runtime import main_args, start_job
 
 JOB_NAME = "processed-to-curated"
-ARGUMENTS = ("JOB_NAME", "run_date", "processed_path", "curated_path")
+REQUIRED = ("JOB_NAME", "run_date", "processed_path", "curated_path")
+
+
+@dataclass(frozen=True)
+class Arguments:
+    run_date: dt.date
+    processed_path: str
+    curated_path: str
+    options: dict[str, str] = field(repr=False)
+
+
+def arguments(argv: Sequence[str]) -> Arguments:
+    options = runtime.resolve_options(argv, REQUIRED)
+    return Arguments(
+        run_date=runtime.run_date(options),
+        processed_path=options["processed_path"],
+        curated_path=options["curated_path"],
+        options=options,
+    )
 
 
 def read_day(spark: SparkSession, processed_path: str, run_date: str) -> dict[str, DataFrame]:
@@ -46,19 +67,11 @@ def run(spark: SparkSession, run_date: str, processed_path: str, curated_path: s
         transactions.unpersist()
 
 
-def checked_run_date(value: str) -> str:
+def main(argv: Sequence[str]) -> None:
+    args = arguments(argv)
+    job = runtime.start_job(args.options, JOB_NAME)
     try:
-        return dt.date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise SystemExit(f"--run_date must be a date YYYY-MM-DD, not {value!r}") from None
-
-
-def main() -> None:
-    args = main_args(ARGUMENTS)
-    run_date = checked_run_date(args["run_date"])
-    job = start_job(args, JOB_NAME)
-    try:
-        written = run(job.spark, run_date, args["processed_path"], args["curated_path"])
+        written = run(job.spark, args.run_date.isoformat(), args.processed_path, args.curated_path)
         job.commit()
     finally:
         job.stop()
@@ -67,4 +80,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    runtime.run_script(main, sys.argv)

@@ -1,16 +1,23 @@
-"""What every Glue entry script needs: its arguments, read the Glue way, and a Spark session.
+"""What every Glue entry script needs: its arguments read the Glue way, a Spark session, failure reporting.
 
 On AWS Glue the ``awsglue`` library is present: arguments come from ``getResolvedOptions`` and the session
 from the ``GlueContext``. Anywhere else (``spark-submit glue_jobs/<job>.py --arg value`` on the local target,
 or any Spark cluster) the same script parses the same ``--arg value`` pairs itself and builds a local
 SparkSession configured like Glue 5. Kept out of ``glue_jobs/lib`` so that the lib never imports awsglue.
+
+Every entry script has one shape: ``arguments(argv)`` (resolved and validated, no Spark) → ``start_job`` →
+one call → ``commit`` → ``stop`` in ``finally``, run by ``run_script(main)``. No script touches ``sys.path``:
+``glue_jobs`` is imported as a package, from ``--extra-py-files`` on Glue and from the ``PYTHONPATH`` the
+local runner sets (``energy_datalake.local.glue_runner``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,37 +31,146 @@ SPARK_CONF = {
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
 }
 
+# The exit code of a DeterministicJobFailure off Glue: the local runner tells it from a crash by it.
+DETERMINISTIC_EXIT_CODE = 3
 
-def resolve_options(argv: Sequence[str], required: Sequence[str], optional: Mapping[str, str] | None = None):
-    """``getResolvedOptions`` semantics: ``--name value`` pairs; missing required names are an error.
 
-    Glue passes extra arguments of its own (``--job-bookmark-option``, ``--TempDir``, ...): they are ignored.
+class DeterministicJobFailure(Exception):
+    """A failure that running the job again on the same inputs cannot fix: bad or missing arguments, a
+    quarantine threshold passed, a warehouse not set up.
+
+    Its class name is the contract with the orchestrator, which does not retry it: on Glue it propagates
+    uncaught, so the job run's ErrorMessage names it; elsewhere ``run_script`` turns it into one line on
+    stderr and ``DETERMINISTIC_EXIT_CODE``.
+    """
+
+
+def resolve_options(
+    argv: Sequence[str], required: Sequence[str], optional: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """``getResolvedOptions`` semantics on every platform: ``--name value`` pairs after ``argv[0]``.
+
+    ``required`` names must be given, ``optional`` ones fall back to their default, other arguments (Glue's
+    own: ``--job-bookmark-option``, ``--enable-metrics``, ...) are ignored. On Glue the platform's parser
+    reads them; it is never asked for a name it registers itself (``glue_reserved_names``, an argparse
+    conflict), yet returns those names' values whenever they are given. A missing required name, or a value
+    Glue's parser refuses, is a DeterministicJobFailure naming it.
     """
     optional = dict(optional or {})
-    try:  # On Glue: the platform's own parser, so the script behaves exactly as Glue documents.
-        from awsglue.utils import getResolvedOptions
-
-        present = {a[2:].split("=", 1)[0] for a in argv if a.startswith("--")}
-        names = list(required) + [n for n in optional if n in present]
-        return {**optional, **dict(getResolvedOptions(list(argv), names))}
+    given = _pairs(argv)
+    missing = [name for name in required if name not in given]
+    if missing:
+        raise DeterministicJobFailure(
+            f"missing required job arguments: {', '.join('--' + name for name in missing)}"
+        )
+    try:
+        from awsglue.utils import GlueArgumentError, getResolvedOptions
     except ImportError:
-        pass
-    resolved: dict[str, str] = {}
+        wanted = {*required, *optional}
+        return {**optional, **{name: value for name, value in given.items() if name in wanted}}
+
+    reserved = glue_reserved_names()
+    asked = [name for name in (*required, *optional) if name not in reserved and name in given]
+    try:
+        parsed = getResolvedOptions(list(argv), asked)
+    except (GlueArgumentError, RuntimeError) as error:
+        raise DeterministicJobFailure(f"bad job arguments: {error}") from None
+    resolved = {**optional, **{name: value for name, value in parsed.items() if value is not None}}
+    for name in reserved & {*required, *optional}:
+        # Hyphenated options come back under argparse's names (job-bookmark-option → job_bookmark_option).
+        value = parsed.get(name.replace("-", "_"))
+        if value is not None:
+            resolved[name] = value
+    return resolved
+
+
+def glue_reserved_names() -> frozenset[str]:
+    """The options Glue's ``getResolvedOptions`` registers itself, read from its own ``Job`` class (the same
+    calls its parser makes), so a new Glue library cannot drift from this list. Needs awsglue."""
+    from awsglue.job import Job
+
+    flags = [
+        Job.job_bookmark_options()[0],
+        Job.continuation_options()[0],
+        *Job.job_bookmark_range_options(),
+        # id_params()[0] is JOB_NAME, which the parser leaves to the script.
+        *Job.id_params()[1:],
+        Job.encryption_type_options()[0],
+        Job.data_lineage_options()[0],
+        "--RedshiftTempDir",
+        "--TempDir",
+    ]
+    return frozenset(flag.removeprefix("--") for flag in flags)
+
+
+def _pairs(argv: Sequence[str]) -> dict[str, str]:
+    """Every ``--name value`` / ``--name=value`` after ``argv[0]``; a later repeat wins, as in argparse."""
+    pairs: dict[str, str] = {}
     args = list(argv[1:])
     i = 0
     while i < len(args):
-        arg = args[i]
-        if arg.startswith("--"):
-            name, eq, value = arg[2:].partition("=")
+        if args[i].startswith("--"):
+            name, eq, value = args[i][2:].partition("=")
             if not eq:
                 value = args[i + 1] if i + 1 < len(args) else ""
                 i += 1
-            resolved[name] = value
+            pairs[name] = value
         i += 1
-    missing = [n for n in required if n not in resolved]
-    if missing:
-        raise SystemExit(f"missing required job arguments: {', '.join('--' + n for n in missing)}")
-    return {**optional, **{k: v for k, v in resolved.items() if k in set(required) | set(optional)}}
+    return pairs
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def run_date(args: Mapping[str, str]) -> dt.date:
+    """The run's ``--run_date``: the one place it is validated, for every job."""
+    value = args["run_date"]
+    try:
+        if _DATE.fullmatch(value):
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise DeterministicJobFailure(f"--run_date must be a date YYYY-MM-DD, not {value!r}")
+
+
+def fraction(args: Mapping[str, str], name: str) -> float:
+    """A share between 0 and 1 (a threshold), or a DeterministicJobFailure naming ``--name``."""
+    value = args[name]
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not 0 <= number <= 1:
+        raise DeterministicJobFailure(f"--{name} must be a number between 0 and 1, not {value!r}")
+    return number
+
+
+def on_glue(argv: Sequence[str] | None = None) -> bool:
+    """True inside a Glue job run: Glue always starts a script with its run id and its library; the local
+    runner (and spark-submit by hand) never passes ``--JOB_RUN_ID``."""
+    if "JOB_RUN_ID" not in _pairs(sys.argv if argv is None else argv):
+        return False
+    try:
+        import awsglue.utils  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_script(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) -> None:
+    """Run an entry script's ``main(argv)``. A DeterministicJobFailure propagates uncaught on Glue (the run's
+    ErrorMessage then carries its class name and message); elsewhere it is one line on stderr, no traceback,
+    and the exit code ``DETERMINISTIC_EXIT_CODE``."""
+    argv = list(sys.argv if argv is None else argv)
+    if on_glue(argv):
+        main(argv)
+        return
+    try:
+        main(argv)
+    except DeterministicJobFailure as failure:
+        message = " ".join(str(failure).splitlines())
+        print(f"{DeterministicJobFailure.__name__}: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(DETERMINISTIC_EXIT_CODE) from None
 
 
 @dataclass
@@ -68,20 +184,19 @@ class JobContext:
             self.job.commit()
 
     def stop(self) -> None:
+        # On Glue the platform owns the SparkContext and stops it after the script.
         if self.glue_context is None:
             self.spark.stop()
 
 
 def start_job(args: Mapping[str, str], app_name: str) -> JobContext:
-    """The GlueContext's session on Glue, a local SparkSession elsewhere."""
-    try:
+    """The GlueContext's session on Glue, a local SparkSession elsewhere. ``args`` is everything
+    ``resolve_options`` returned: ``Job.init`` wants Glue's own options too."""
+    if on_glue():
         from awsglue.context import GlueContext
         from awsglue.job import Job
         from pyspark.context import SparkContext
-    except ImportError:
-        GlueContext = None  # noqa: N806
 
-    if GlueContext is not None and _on_glue():
         sc = SparkContext.getOrCreate()
         glue_context = GlueContext(sc)
         spark = glue_context.spark_session
@@ -112,12 +227,3 @@ LOCAL_CONF = {
     # process starts the JVM (pyspark, not spark-submit).
     "spark.driver.extraJavaOptions": "-XX:-DontCompileHugeMethods",
 }
-
-
-def _on_glue() -> bool:
-    # Glue always starts a script with its run id; spark-submit elsewhere never does.
-    return any(a == "--JOB_RUN_ID" or a.startswith("--JOB_RUN_ID=") for a in sys.argv)
-
-
-def main_args(required: Sequence[str], optional: Mapping[str, str] | None = None) -> dict[str, str]:
-    return resolve_options(sys.argv, required, optional)

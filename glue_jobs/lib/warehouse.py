@@ -18,6 +18,10 @@ no ``IS DISTINCT FROM``. Hence each load is, in one transaction:
 
 Re-running a date therefore changes no data row and still records its load in ``load_audit``.
 
+The loader needs CREATE and USAGE on the schema only, never CREATE on the database (docs/deployment.md: the
+admin creates the schema once and grants those to ``etl_loader``): no plan creates the schema, and
+``load_all`` first checks that it exists.
+
 Personal data (tax_id, full_name, email) never reaches the warehouse: billing runs in the transactional
 system that produces the exports, the warehouse serves analytics, and the lake restricts those columns
 (DESIGN.md §7). ``dim_client`` keeps the client's id, CUPS and contract attributes only.
@@ -117,10 +121,16 @@ class LoadResult:
         )
 
 
+class SchemaMissing(LookupError):
+    """The warehouse has no schema ``SCHEMA``: only its admin can create it."""
+
+
 class Writer(Protocol):
     """Where the plans run: the embedded PostgreSQL locally, Redshift through the Glue connection on AWS."""
 
     def staging_name(self, table: str) -> str: ...
+
+    def schema_exists(self) -> bool: ...
 
     def existing_columns(self, table: str) -> set[str]: ...
 
@@ -191,9 +201,28 @@ def dim_provider_columns() -> tuple[Column, ...]:
 # --- DDL -------------------------------------------------------------------------------------------------
 
 
+def create_schema_sql() -> str:
+    """The admin's statement (docs/deployment.md), never the loader's: it needs CREATE on the database."""
+    return f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"
+
+
+def schema_exists_sql() -> str:
+    # pg_namespace lists every schema, also to a user without privileges on it (information_schema would
+    # hide it); Redshift has it too.
+    return f"SELECT nspname FROM pg_namespace WHERE nspname = '{SCHEMA}'"
+
+
+def schema_missing_message() -> str:
+    return (
+        f"warehouse schema {SCHEMA!r} does not exist; the load does not create it (the loader has no CREATE "
+        "on the database): the admin creates it once with the set-up SQL in docs/deployment.md "
+        f"(CREATE SCHEMA {SCHEMA}; GRANT CREATE, USAGE ON SCHEMA {SCHEMA} TO etl_loader)"
+    )
+
+
 def schema_ddl() -> list[str]:
-    """The schema, the dimensions and the load audit; idempotent. Facts are created by their first load,
-    from the curated DataFrame's schema."""
+    """The dimensions and the load audit, inside the existing schema; idempotent. Facts are created by their
+    first load, from the curated DataFrame's schema."""
     dim_client = (
         *dim_client_columns(),
         Column("valid_from", "DATE"),
@@ -211,7 +240,6 @@ def schema_ddl() -> list[str]:
         Column("loaded_at", "TIMESTAMP"),
     )
     return [
-        f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
         create_table_sql(DIM_CLIENT, dim_client, ("client_id", "valid_from"), not_null=("is_current",)),
         create_table_sql(DIM_PROVIDER, dim_provider_columns(), DIM_PROVIDER_KEY),
         create_table_sql(LOAD_AUDIT, audit, (), not_null=tuple(c.name for c in audit)),
@@ -219,9 +247,10 @@ def schema_ddl() -> list[str]:
 
 
 def ensure_schema(conn) -> None:
-    """Run ``schema_ddl()`` on a DB-API connection (psycopg locally) and commit."""
+    """The admin's set-up on a DB-API connection (psycopg locally): the schema, then ``schema_ddl()``, then
+    a commit. The local deploy step stands for the admin; a load never calls it."""
     with conn.cursor() as cursor:
-        for statement in schema_ddl():
+        for statement in (create_schema_sql(), *schema_ddl()):
             cursor.execute(statement)
     conn.commit()
 
@@ -476,7 +505,10 @@ def load_all(
     clients: DataFrame,
     providers: DataFrame,
 ) -> list[LoadResult | None]:
-    """Dimensions first, then the facts; each table in its own transaction."""
+    """Dimensions first, then the facts; each table in its own transaction. A missing schema is a
+    SchemaMissing before any table is touched."""
+    if not writer.schema_exists():
+        raise SchemaMissing(schema_missing_message())
     results = [
         load_dim_client(writer, run, clients),
         load_table(writer, run, DIM_PROVIDER, provider_rows(providers), DIM_PROVIDER_KEY),
@@ -533,6 +565,12 @@ class PostgresWriter:
 
     def staging_name(self, table: str) -> str:
         return f"stg_{table}"
+
+    def schema_exists(self) -> bool:
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            return conn.execute(schema_exists_sql()).fetchone() is not None
 
     def existing_columns(self, table: str) -> set[str]:
         import psycopg

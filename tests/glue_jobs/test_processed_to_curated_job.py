@@ -128,9 +128,22 @@ def test_a_missing_processed_partition_is_an_error_naming_it(spark, zones):
     assert not curated.exists()
 
 
-def test_a_malformed_run_date_is_refused():
-    with pytest.raises(SystemExit, match="YYYY-MM-DD"):
-        job.checked_run_date("2026-13-01")
+def test_a_malformed_run_date_is_refused_before_spark():
+    from glue_jobs.runtime import DeterministicJobFailure
+
+    argv = [
+        "j.py",
+        "--JOB_NAME",
+        "p",
+        "--run_date",
+        "2026-13-01",
+        "--processed_path",
+        "/p",
+        "--curated_path",
+        "/c",
+    ]
+    with pytest.raises(DeterministicJobFailure, match="YYYY-MM-DD, not '2026-13-01'"):
+        job.arguments(argv)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+import duckdb
 import pytest
 from test_raw_to_processed import (
     PARTITION,
@@ -16,6 +17,7 @@ from test_raw_to_processed import (
 
 from energy_datalake.config import GLUE_JOBS_DIR
 from energy_datalake.local.spark import spark_env, spark_submit
+from glue_jobs.runtime import DETERMINISTIC_EXIT_CODE
 
 
 def _submit(raw, processed, *extra: str) -> subprocess.CompletedProcess:
@@ -37,14 +39,27 @@ def test_the_job_fails_past_the_threshold_after_writing_why(tmp_path):
     lay_out(tmp_path / "raw", files)
     processed = tmp_path / "processed"
 
-    failed = _submit(tmp_path / "raw", processed)
-    assert failed.returncode == 1, failed.stderr[-3000:]
+    # The run id Glue passes (the local runner never does, and without awsglue it does not mean Glue).
+    failed = _submit(tmp_path / "raw", processed, "--JOB_RUN_ID", "jr_threshold")
+    # No retry can change the data: the deterministic exit code, and one line saying why, no traceback.
+    assert failed.returncode == DETERMINISTIC_EXIT_CODE, failed.stdout[-3000:] + failed.stderr[-3000:]
     # spark-submit merges the Python driver's stderr into its stdout.
-    assert "transactions: 16.67% of rows quarantined (1 of 6) passes the threshold of 5.00%" in failed.stdout
+    output = failed.stdout + failed.stderr
+    assert (
+        f"DeterministicJobFailure: raw-to-processed failed for {RUN_DATE}: "
+        "transactions: 16.67% of rows quarantined (1 of 6) passes the threshold of 5.00%"
+    ) in output.splitlines()
+    assert "Traceback" not in output
     assert (
         "transactions: 1 files (0 quarantined whole), 6 rows read, 5 accepted, 1 quarantined" in failed.stdout
     )
-    assert list((processed / "load_manifest" / PARTITION).glob("*.parquet"))
+    # Written before the failure, so the operator can see why; the manifest names the run.
+    manifest = list((processed / "load_manifest" / PARTITION).glob("*.parquet"))
+    assert manifest
+    manifest_files = [str(m) for m in manifest]
+    assert duckdb.sql(f"SELECT DISTINCT job_run_id FROM read_parquet({manifest_files})").fetchall() == [
+        ("jr_threshold",)
+    ]
     assert list((processed / "quarantine" / "entity=transactions" / PARTITION).glob("*.parquet"))
 
     passed = _submit(tmp_path / "raw", processed, "--quarantine_threshold", "0.2")

@@ -15,6 +15,7 @@ import pytest
 from energy_datalake.config import GLUE_JOBS_DIR
 from energy_datalake.local.spark import spark_env, spark_submit
 from energy_datalake.local.warehouse import Warehouse
+from glue_jobs.runtime import DETERMINISTIC_EXIT_CODE
 
 DAY = dt.date(2026, 3, 29)
 TABLES = (
@@ -123,7 +124,7 @@ def tiny_lake(spark, lake: Path) -> None:
     )
 
 
-def run_job(lake: Path, url: str, run_id: str) -> str:
+def submit(lake: Path, url: str, run_id: str) -> subprocess.CompletedProcess:
     env = {
         **spark_env(),
         "DATALAKE_SPARK_MASTER": "local[1]",
@@ -152,7 +153,11 @@ def run_job(lake: Path, url: str, run_id: str) -> str:
         "--run_id",
         run_id,
     ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=lake)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=lake)
+
+
+def run_job(lake: Path, url: str, run_id: str) -> str:
+    done = submit(lake, url, run_id)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
@@ -174,8 +179,18 @@ def home():
 def test_the_job_loads_a_run_date_and_a_rerun_changes_nothing(spark, home):
     lake = home / "lake"
     tiny_lake(spark, lake)
-    url = Warehouse(home).start()
+    warehouse = Warehouse(home)
+    url = warehouse.start()
 
+    # Before the admin's set-up the job stops at once, naming the schema; no retry can change that.
+    refused = submit(lake, url, "e2e-0")
+    assert refused.returncode == DETERMINISTIC_EXIT_CODE, refused.stdout[-3000:] + refused.stderr[-3000:]
+    output = refused.stdout + refused.stderr
+    [line] = [line for line in output.splitlines() if line.startswith("DeterministicJobFailure: ")]
+    assert "warehouse schema 'energy' does not exist" in line and "docs/deployment.md" in line
+    assert "Traceback" not in output
+
+    warehouse.ensure_schema()  # the local deploy step, standing for the admin
     first = run_job(lake, url, "e2e-1")
     loaded = warehouse_contents(url)
     second = run_job(lake, url, "e2e-2")

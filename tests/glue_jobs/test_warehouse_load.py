@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 import shutil
 import tempfile
 from decimal import Decimal
@@ -15,6 +16,7 @@ import pytest
 from energy_datalake.local.warehouse import Warehouse
 from glue_jobs.lib import warehouse as wh
 
+REPO = Path(__file__).resolve().parents[2]
 DAY1 = dt.date(2026, 3, 28)
 DAY2 = dt.date(2026, 3, 29)
 _databases = itertools.count()
@@ -32,9 +34,17 @@ def server():
 
 
 @pytest.fixture
-def url(server):
-    """A fresh database on the module's server, so each test starts from an empty warehouse."""
+def bare_url(server):
+    """A fresh database on the module's server, without the schema the admin creates."""
     return Warehouse(server, database=f"test_{next(_databases)}").start()
+
+
+@pytest.fixture
+def url(bare_url):
+    """A fresh database with the admin's schema, so each test starts from an empty warehouse."""
+    with psycopg.connect(bare_url, autocommit=True) as conn:
+        conn.execute(wh.create_schema_sql())
+    return bare_url
 
 
 def run_of(day: dt.date, run_id: str = "run-1") -> wh.Run:
@@ -337,3 +347,68 @@ def test_ensure_schema_is_idempotent(url):
             ).fetchall()
         }
     assert tables == {"dim_client", "dim_provider", "load_audit"}
+
+
+def admin_setup_sql() -> list[str]:
+    """The admin's SQL of docs/deployment.md, statement by statement, as a user would paste it."""
+    blocks = re.findall(r"```sql\n(.*?)```", (REPO / "docs" / "deployment.md").read_text(), re.S)
+    [setup] = [b for b in blocks if "CREATE USER etl_loader" in b]
+    setup = re.sub(r"PASSWORD '<[^']*>'", "PASSWORD 'loader-secret'", setup)
+    return [statement.strip() for statement in setup.split(";") if statement.strip()]
+
+
+def test_the_load_runs_with_only_the_documented_etl_loader_grants(spark, bare_url):
+    # The loader gets CREATE and USAGE on the schema, never CREATE on the database: a CREATE SCHEMA of its
+    # own, even IF NOT EXISTS, is "permission denied for database".
+    setup = admin_setup_sql()
+    assert any(s.startswith("GRANT CREATE, USAGE ON SCHEMA energy TO etl_loader") for s in setup), setup
+    with psycopg.connect(bare_url, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS etl_loader")
+        for statement in setup:
+            conn.execute(statement)
+    try:
+        loader_url = bare_url.replace("postgresql://postgres@", "postgresql://etl_loader:loader-secret@")
+        writer = wh.PostgresWriter(loader_url)
+        providers = [
+            ("P01", "Solar SA", "A58818501", "GENERATOR", "SOLAR", "ES", True, dt.datetime(2026, 3, 1), "p")
+        ]
+        results = wh.load_all(
+            writer,
+            run_of(DAY2),
+            {"daily_sales_by_segment": sales(spark, SALES)},
+            spark.createDataFrame([client("C01")], CLIENT_SCHEMA),
+            spark.createDataFrame(providers, PROVIDER_SCHEMA),
+        )
+        assert [(r.table, r.rows_inserted) for r in results] == [
+            ("dim_client", 1),
+            ("dim_provider", 1),
+            ("daily_sales_by_segment", 2),
+        ]
+        # The Glue branch's actions, as the connector runs them, need no more.
+        plan = wh.plan_upsert("t", (wh.Column("k", "INTEGER"),), ("k",), run_of(DAY2), "energy.stg_t", set())
+        with psycopg.connect(loader_url, autocommit=True) as conn:
+            for statement in wh.glue_connection_options(plan, "dev")["preactions"].rstrip(";").split(";"):
+                conn.execute(statement)
+            with psycopg.connect(bare_url) as admin:
+                owner = admin.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'stg_t'").fetchone()
+            assert owner == ("etl_loader",)
+    finally:
+        with psycopg.connect(bare_url, autocommit=True) as conn:
+            conn.execute("DROP OWNED BY etl_loader")
+            conn.execute("DROP ROLE etl_loader")
+
+
+def test_a_missing_schema_stops_the_load_naming_it_and_the_set_up_sql(spark, bare_url):
+    with pytest.raises(wh.SchemaMissing) as missing:
+        wh.load_all(
+            wh.PostgresWriter(bare_url),
+            run_of(DAY2),
+            {"daily_sales_by_segment": sales(spark, SALES)},
+            spark.createDataFrame([client("C01")], CLIENT_SCHEMA),
+            spark.createDataFrame([], PROVIDER_SCHEMA),
+        )
+    message = str(missing.value)
+    assert "'energy' does not exist" in message and "docs/deployment.md" in message
+    assert "\n" not in message
+    with psycopg.connect(bare_url) as conn:
+        assert conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'energy'").fetchone() is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 import textwrap
 
@@ -9,6 +11,7 @@ import pytest
 
 from energy_datalake import config
 from energy_datalake.local import glue_runner
+from glue_jobs.runtime import DETERMINISTIC_EXIT_CODE
 
 
 def _arguments(command: list[str]) -> dict[str, str]:
@@ -47,12 +50,48 @@ def test_every_job_of_the_templates_has_its_script():
 
 def test_output_streams_line_by_line_and_a_failure_carries_the_last_lines(datalake_home):
     lines: list[str] = []
-    script = "import sys\nfor i in range(100): print('line', i)\nsys.exit(3)"
-    with pytest.raises(glue_runner.GlueJobFailed, match="exited with code 3") as failure:
+    script = "import sys\nfor i in range(100): print('line', i)\nsys.exit(1)"
+    with pytest.raises(glue_runner.GlueJobFailed, match="exited with code 1") as failure:
         glue_runner.stream([sys.executable, "-c", script], "job x", lines.append)
     assert lines == [f"line {i}" for i in range(100)]
     message = str(failure.value)
     assert "line 99" in message and "line 50" not in message
+    # A crash may pass on a retry.
+    assert not isinstance(failure.value, glue_runner.GlueJobDeterministicFailure)
+
+
+def test_a_deterministic_failure_of_the_script_is_its_own_error_leading_with_the_reason(datalake_home):
+    # What glue_jobs.runtime.run_script does off Glue with a DeterministicJobFailure.
+    script = (
+        "import sys\nprint('transactions: 6 rows read')\n"
+        "print('DeterministicJobFailure: raw-to-processed failed for 2026-03-29: too many', file=sys.stderr)\n"
+        f"sys.exit({DETERMINISTIC_EXIT_CODE})"
+    )
+    with pytest.raises(glue_runner.GlueJobDeterministicFailure) as failure:
+        glue_runner.stream([sys.executable, "-c", script], "glue job raw-to-processed", [].append)
+    assert isinstance(failure.value, glue_runner.GlueJobFailed)
+    first_line = str(failure.value).splitlines()[0]
+    assert first_line.startswith("glue job raw-to-processed failed in a way no retry can fix (exit code 3): ")
+    assert "DeterministicJobFailure: raw-to-processed failed for 2026-03-29: too many" in first_line
+    assert "transactions: 6 rows read" in str(failure.value)
+
+
+def test_a_script_imports_the_glue_jobs_package_it_sits_in(datalake_home, tmp_path, monkeypatch):
+    # As --extra-py-files does on Glue: the package beside the scripts, not whichever one is installed.
+    copy = tmp_path / "checkout" / "glue_jobs"
+    copy.mkdir(parents=True)
+    shutil.copy(config.GLUE_JOBS_DIR / "__init__.py", copy / "__init__.py")
+    monkeypatch.setattr(config, "GLUE_JOBS_DIR", copy)
+    done = subprocess.run(
+        [sys.executable, "-c", "import glue_jobs; print(glue_jobs.__file__)"],
+        env=glue_runner.job_environment(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == str(copy / "__init__.py")
 
 
 def test_driver_memory_fits_the_machine(monkeypatch):
@@ -66,15 +105,20 @@ def test_driver_memory_fits_the_machine(monkeypatch):
 @pytest.mark.slow
 def test_a_glue_script_runs_under_spark_submit(datalake_home, tmp_path, monkeypatch):
     # A stand-in for glue_jobs/raw_to_processed.py that reads its arguments and starts its session like the
-    # real scripts (glue_jobs.runtime): proves the runner's command and environment, not the job's logic.
+    # real scripts (glue_jobs.runtime, copied beside it as the package it imports): proves the runner's
+    # command and environment, not the job's logic.
     scripts = tmp_path / "glue_jobs"
     scripts.mkdir()
+    for module in ("__init__.py", "runtime.py"):
+        shutil.copy(config.GLUE_JOBS_DIR / module, scripts / module)
     (scripts / "raw_to_processed.py").write_text(
         textwrap.dedent(
             """
-            from glue_jobs.runtime import main_args, start_job
+            import sys
 
-            args = main_args(["JOB_NAME", "run_date", "raw_path"])
+            from glue_jobs.runtime import resolve_options, start_job
+
+            args = resolve_options(sys.argv, ["JOB_NAME", "run_date", "raw_path"])
             job = start_job(args, "probe")
             print("job", args["JOB_NAME"], "date", args["run_date"], "raw", args["raw_path"])
             print("count", job.spark.range(3).count(), "master", job.spark.sparkContext.master)

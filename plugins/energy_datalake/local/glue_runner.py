@@ -2,7 +2,9 @@
 
 The job's definition (name, script, default arguments) comes from the templates; the run adds its own
 arguments, which win over the defaults as they do on Glue. S3 URIs become the local folders that stand for
-them. The script's output streams line by line into the caller's log (the Airflow task log).
+them. The folder holding ``glue_jobs/`` goes on ``PYTHONPATH``, as ``--extra-py-files`` puts ``glue_jobs.zip``
+on Glue's, so a script always imports the ``glue_jobs`` it sits in. The script's output streams line by line
+into the caller's log (the Airflow task log).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from collections.abc import Callable, Mapping
 
 from energy_datalake import config
 from energy_datalake.local import spark
+from glue_jobs.runtime import DETERMINISTIC_EXIT_CODE, DeterministicJobFailure
 
 TAIL_LINES = 40
+_DETERMINISTIC_PREFIX = f"{DeterministicJobFailure.__name__}: "
 
 # Spark logs every stage at INFO; the task log should show the job's own output and Spark's warnings.
 LOG4J2_PROPERTIES = """\
@@ -39,6 +43,11 @@ DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 class GlueJobFailed(RuntimeError):
     """The script exited non-zero; the message carries the last lines of its output."""
+
+
+class GlueJobDeterministicFailure(GlueJobFailed):
+    """The script raised a DeterministicJobFailure (exit code ``DETERMINISTIC_EXIT_CODE``): running it again
+    on the same inputs gives the same failure, so the task should fail without retries."""
 
 
 def find_job(script: str, env: str | None = None):
@@ -105,6 +114,9 @@ def job_environment() -> dict[str, str]:
     if not properties.exists() or properties.read_text() != LOG4J2_PROPERTIES:
         properties.write_text(LOG4J2_PROPERTIES)
     env["SPARK_CONF_DIR"] = str(conf_dir)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(config.GLUE_JOBS_DIR.parent), env.get("PYTHONPATH", "")) if p
+    )
     # runtime.start_job builds its session from these, so they must agree with spark-submit's flags.
     env["DATALAKE_SPARK_MASTER"] = spark_master()
     env["DATALAKE_SPARK_DRIVER_MEMORY"] = driver_memory()
@@ -131,7 +143,8 @@ def run_job(
 def stream(
     command: list[str], what: str, echo: Callable[[str], None], env: dict[str, str] | None = None
 ) -> None:
-    """Run ``command``, echoing its output line by line; on failure raise with the output's last lines."""
+    """Run ``command``, echoing its output line by line; on failure raise with the output's last lines
+    (GlueJobDeterministicFailure for the exit code ``DETERMINISTIC_EXIT_CODE``)."""
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=config.home()
@@ -140,5 +153,12 @@ def stream(
             line = line.rstrip("\n")
             tail.append(line)
             echo(line)
+    if process.returncode == DETERMINISTIC_EXIT_CODE:
+        # runtime.run_script printed the reason as one line: lead with it.
+        reason = next((line for line in reversed(tail) if line.startswith(_DETERMINISTIC_PREFIX)), "")
+        raise GlueJobDeterministicFailure(
+            f"{what} failed in a way no retry can fix (exit code {process.returncode}): {reason}; "
+            "last lines:\n" + "\n".join(tail)
+        )
     if process.returncode != 0:
         raise GlueJobFailed(f"{what} exited with code {process.returncode}; last lines:\n" + "\n".join(tail))
