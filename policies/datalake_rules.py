@@ -9,7 +9,7 @@ intrinsic functions unresolved). A resource may skip a rule only with a reason, 
           - id: S3_SSE_KMS
             reason: why this resource cannot follow the rule
 
-Run ``python policies/datalake_rules.py cloudformation/*.yaml`` for a report; tests/cloudformation holds
+Run ``python policies/datalake_rules.py cloudformation/*.yaml cloudformation/bootstrap/*.yaml`` for a report; tests/cloudformation holds
 every rule to a known-bad template in tests/cloudformation/bad/ that it must reject.
 """
 
@@ -21,13 +21,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from energy_datalake.templates import PRINCIPAL_TAG, decode
+from energy_datalake.templates import PRINCIPAL_TAG, QUALITY_GATE, decode
 from glue_jobs.lib.contract import CONTRACT
 
 SKIP_KEY = "datalake-rules"
 PERSONAL_COLUMNS = {t: set(e.personal_columns) for t, e in CONTRACT.items() if e.personal_columns}
-# processed.quarantine keeps each rejected row's original text, personal data included.
-ETL_ONLY_TABLES = {("processed", "quarantine")}
+# processed.quarantine keeps each rejected row's original text, personal data included: no persona reads
+# it; the quality gate counts its rows with that column cut out.
+QUARANTINE = ("processed", "quarantine")
+QUARANTINE_PERSONAL_COLUMNS = {"raw_record"}
 KMS_ALGORITHMS = {"aws:kms", "aws:kms:dsse"}
 PASSWORD_NAME = re.compile(r"password|secret|token|apikey", re.IGNORECASE)
 DYNAMIC_SECRET = re.compile(r"^\{\{resolve:(secretsmanager|ssm-secure):")
@@ -371,13 +373,30 @@ def lf_raw_etl_only(template: dict) -> Iterator[Finding]:
             yield Finding("LF_RAW_ETL_ONLY", logical, "a role other than the ETL ones is granted on raw")
 
 
-@rule("LF_PERSONAL_DATA", "personas never get personal-data columns nor the quarantine, nor a grant option")
+def _personal_columns_granted(table: str, kind: str, body: dict, personal: set[str]) -> Iterator[str]:
+    """Why a grant on ``table`` lets its principal read one of the ``personal`` columns (nothing if not)."""
+    if kind == "Table":
+        yield f"processed.{table} granted with every column"
+    elif "ColumnWildcard" in body:
+        missing = personal - set(body["ColumnWildcard"].get("ExcludedColumnNames", []))
+        if missing:
+            yield f"personal columns not excluded: {sorted(missing)}"
+    elif personal & set(body.get("ColumnNames", [])):
+        yield "personal columns are granted by name"
+
+
+@rule(
+    "LF_PERSONAL_DATA",
+    "no persona nor the quality gate reads personal-data columns or passes grants on; "
+    "personas never get the quarantine, the quality gate only without raw_record",
+)
 def lf_personal_data(template: dict) -> Iterator[Finding]:
     for logical, grant in resources(template, "AWS::LakeFormation::PrincipalPermissions"):
-        if _persona(template, grant) == "etl":
+        principal = _persona(template, grant)
+        if principal == "etl":
             continue
         if props(grant).get("PermissionsWithGrantOption"):
-            yield Finding("LF_PERSONAL_DATA", logical, "a persona may not pass its permissions on")
+            yield Finding("LF_PERSONAL_DATA", logical, f"{principal} may not pass its permissions on")
         database, table, kind, body = _grant_target(grant)
         if database != "processed" or kind in ("Database", "DataLocation"):
             continue
@@ -385,20 +404,12 @@ def lf_personal_data(template: dict) -> Iterator[Finding]:
             yield Finding(
                 "LF_PERSONAL_DATA", logical, "a table wildcard on processed includes clients and quarantine"
             )
-        elif (database, table) in ETL_ONLY_TABLES:
+        elif (database, table) == QUARANTINE and principal != QUALITY_GATE:
             yield Finding("LF_PERSONAL_DATA", logical, f"processed.{table} holds personal data in raw_record")
-        elif table in PERSONAL_COLUMNS:
-            personal = PERSONAL_COLUMNS[table]
-            if kind == "Table":
-                yield Finding("LF_PERSONAL_DATA", logical, f"processed.{table} granted with every column")
-            elif "ColumnWildcard" in body:
-                missing = personal - set(body["ColumnWildcard"].get("ExcludedColumnNames", []))
-                if missing:
-                    yield Finding(
-                        "LF_PERSONAL_DATA", logical, f"personal columns not excluded: {sorted(missing)}"
-                    )
-            elif personal & set(body.get("ColumnNames", [])):
-                yield Finding("LF_PERSONAL_DATA", logical, "personal columns are granted by name")
+        elif (database, table) == QUARANTINE or table in PERSONAL_COLUMNS:
+            personal = QUARANTINE_PERSONAL_COLUMNS if table == QUARANTINE[1] else PERSONAL_COLUMNS[table]
+            for message in _personal_columns_granted(table, kind, body, personal):
+                yield Finding("LF_PERSONAL_DATA", logical, message)
 
 
 # --- Secrets, IAM, KMS, audit, warehouse ---------------------------------------------------------------

@@ -17,7 +17,7 @@ API (the signatures are what the rest of the code relies on):
   default_arguments: dict[str, str], timeout_minutes: int, worker_type, number_of_workers, glue_version)}.
   The local target maps the job name to ``glue_jobs/<name with - → _>.py``.
 - ``Environment.workgroups``: {name: Workgroup(name, bytes_scanned_cutoff: int | None,
-  output_location: str, enforce: bool)}.
+  output_location: str, enforce: bool, ..., principal: str | None (its ``datalake:principal`` tag))}.
 - ``Environment.grants``: list[Grant(principal: str (persona / workgroup name, or "etl"), database: str,
   table: str | None (None = every table of the database), permissions: tuple[str, ...],
   excluded_columns: tuple[str, ...])]: the table and column grants (data access). Database-level grants
@@ -31,6 +31,13 @@ Extensions:
 - ``Environment.stacks``: the stacks in deployment order: Stack(name, template: Path, parameters (the AWS
   CLI's ``[{"ParameterKey": ..., "ParameterValue": ...}]`` form, only the template's own), capabilities).
 - ``Environment.resources(type_)``: the resolved resources of one CloudFormation type, for anything else.
+- ``Stack.transforms``: the template's top-level ``Transform`` (macros CloudFormation expands in a change
+  set); a template with one needs ``CAPABILITY_AUTO_EXPAND``, which ``Stack.capabilities`` then holds.
+- ``Rules``: a template's rules are checked against the environment's parameters as CloudFormation checks
+  them before a change set; a failed assertion is a ``ValueError`` naming the rule and its description.
+- ``resolve_template(path, values)``: the resolved resources of a template that is not one of the
+  environment's stacks (``cloudformation/bootstrap/``).
+- ``QUALITY_GATE``: the principal (and workgroup) of the quality gate, the identity Airflow runs as.
 
 Intrinsic functions are resolved the way CloudFormation would with the environment's parameters: Ref
 (parameters, pseudo parameters, resources' names), Sub, Join, Select, Split, If, ImportValue (across the
@@ -62,6 +69,8 @@ PSEUDO_PARAMETERS = {
 _NO_VALUE = object()
 # The tag that names the persona (or "etl") an IAM role stands for in the Lake Formation grants.
 PRINCIPAL_TAG = "datalake:principal"
+# The principal of the Athena checks: the orchestrator's role and its workgroup carry it.
+QUALITY_GATE = "quality-gate"
 _METADATA_KEY = "EnergyDatalake"
 
 
@@ -97,6 +106,8 @@ class Workgroup:
     enforce: bool
     encryption_option: str | None = None
     engine_version: str | None = None
+    # Whose queries run here (the workgroup's datalake:principal tag): a persona or the quality gate.
+    principal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,8 @@ class Stack:
     parameters: list[dict[str, str]]
     # What CreateStack / CreateChangeSet must acknowledge for this template.
     capabilities: tuple[str, ...] = ()
+    # The template's top-level Transform (macros), in the order CloudFormation applies them.
+    transforms: tuple[str, ...] = ()
 
 
 @dataclass
@@ -227,6 +240,7 @@ class Environment:
             conf = p.get("WorkGroupConfiguration", {})
             results = conf.get("ResultConfiguration", {})
             cutoff = conf.get("BytesScannedCutoffPerQuery")
+            tags = {t["Key"]: t["Value"] for t in p.get("Tags", [])}
             out[p["Name"]] = Workgroup(
                 name=p["Name"],
                 bytes_scanned_cutoff=None if cutoff is None else int(cutoff),
@@ -234,6 +248,7 @@ class Environment:
                 enforce=bool(conf.get("EnforceWorkGroupConfiguration", False)),
                 encryption_option=results.get("EncryptionConfiguration", {}).get("EncryptionOption"),
                 engine_version=conf.get("EngineVersion", {}).get("SelectedEngineVersion"),
+                principal=tags.get(PRINCIPAL_TAG),
             )
         return out
 
@@ -364,11 +379,29 @@ def _load(env: str, files: tuple[tuple[Path, int], ...], params_file: Path, _mti
     for stem in _deploy_order(templates, values):
         path, template = templates[stem]
         resolver = _Resolver(stem, template, _parameters(stem, template, values), exports)
+        resolver.check_rules()
         resolved[stem] = resolver.resources()
         exports.update(resolver.exports())
-        stacks.append(Stack(resolver.stack_name, path, resolver.cli_parameters, _capabilities(template)))
+        stacks.append(
+            Stack(
+                resolver.stack_name,
+                path,
+                resolver.cli_parameters,
+                _capabilities(template),
+                transforms(template),
+            )
+        )
     metadata = {stem: dict(t.get("Metadata", {})) for stem, (_, t) in templates.items()}
     return Environment(env, values, stacks, resolved, metadata)
+
+
+def resolve_template(path: Path, values: dict[str, str]) -> dict[str, dict]:
+    """{logical id: resolved resource} of one template outside the environment's stacks (the bootstrap
+    one), with ``values`` for its parameters; it may import nothing."""
+    template = decode(path)
+    resolver = _Resolver(path.stem, template, _parameters(path.stem, template, values), {})
+    resolver.check_rules()
+    return resolver.resources()
 
 
 def _parameters(stem: str, template: dict, values: dict[str, str]) -> dict[str, str]:
@@ -401,15 +434,33 @@ def _check_parameter(stem: str, name: str, spec: dict, value: str) -> None:
             raise ValueError(f"{stem}: {name}={value} is above {spec['MaxValue']}")
 
 
+_NAMED_IAM = {
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::User": "UserName",
+    "AWS::IAM::Group": "GroupName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::IAM::InstanceProfile": "InstanceProfileName",
+}
+
+
+def transforms(template: dict) -> tuple[str, ...]:
+    """The template's top-level ``Transform``: one name or a list of them."""
+    declared = template.get("Transform", ())
+    return (declared,) if isinstance(declared, str) else tuple(declared)
+
+
 def _capabilities(template: dict) -> tuple[str, ...]:
     iam = [r for r in template.get("Resources", {}).values() if r.get("Type", "").startswith("AWS::IAM::")]
-    if any(
-        key in r.get("Properties", {})
-        for r in iam
-        for key in ("RoleName", "UserName", "GroupName", "ManagedPolicyName")
-    ):
-        return ("CAPABILITY_NAMED_IAM",)
-    return ("CAPABILITY_IAM",) if iam else ()
+    # Only a name that creates a named IAM entity counts (a RolePolicy's RoleName names an existing role).
+    if any(_NAMED_IAM.get(r["Type"]) in r.get("Properties", {}) for r in iam):
+        out: tuple[str, ...] = ("CAPABILITY_NAMED_IAM",)
+    # A macro's output is only known to CloudFormation; the ones we use (Secrets Manager's hosted rotation)
+    # add unnamed IAM roles, in a nested stack, which the parent stack must acknowledge.
+    elif iam or transforms(template):
+        out = ("CAPABILITY_IAM",)
+    else:
+        out = ()
+    return (*out, "CAPABILITY_AUTO_EXPAND") if transforms(template) else out
 
 
 def _walk(node) -> Iterable[dict]:
@@ -472,6 +523,16 @@ class _Resolver:
     @property
     def cli_parameters(self) -> list[dict[str, str]]:
         return [{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()]
+
+    def check_rules(self) -> None:
+        """Each rule whose RuleCondition holds must have every assertion true, as CloudFormation checks."""
+        for name, rule in self.template.get("Rules", {}).items():
+            if "RuleCondition" in rule and not self.value(rule["RuleCondition"]):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not self.value(assertion["Assert"]):
+                    description = assertion.get("AssertDescription", "its assertion is false")
+                    raise ValueError(f"{self.stem}: rule {name}: {description}")
 
     def condition(self, name: str) -> bool:
         if name not in self.conditions:

@@ -11,7 +11,8 @@ import pytest
 
 from energy_datalake import config, templates
 
-TEMPLATES = templates.template_paths()
+# The stacks' templates and the bootstrap one (the deploy role), checked alike.
+TEMPLATES = [*templates.template_paths(), *sorted((config.CLOUDFORMATION_DIR / "bootstrap").glob("*.yaml"))]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,6 @@ def checkov_report():
             "cloudformation",
             "--output",
             "json",
-            "--quiet",
             "--compact",
         ],
         capture_output=True,
@@ -87,6 +87,12 @@ def test_checkov_finds_no_failed_check(checkov_report):
     assert failed == []
     assert checkov_report["summary"]["failed"] == 0
     assert checkov_report["summary"]["passed"] > 100
+
+
+def test_checkov_checks_every_template_the_bootstrap_one_included(checkov_report):
+    checked = {c["file_path"].lstrip("/") for c in checkov_report["results"]["passed_checks"]}
+    expected = {str(p.relative_to(config.CLOUDFORMATION_DIR)) for p in TEMPLATES}
+    assert expected - checked == set()
 
 
 def test_every_checkov_skip_carries_its_reason():

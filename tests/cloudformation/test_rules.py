@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from energy_datalake import templates
+from energy_datalake import config, templates
 
 BAD = Path(__file__).parent / "bad"
 BAD_TEMPLATES = sorted(BAD.glob("*.yaml"))
+TEMPLATES = [*templates.template_paths(), *sorted((config.CLOUDFORMATION_DIR / "bootstrap").glob("*.yaml"))]
 
 
-@pytest.mark.parametrize("path", templates.template_paths(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
 def test_the_templates_pass_every_rule(rules, path):
     assert [str(f) for f in rules.check_file(path)] == []
 
@@ -46,3 +47,26 @@ def test_a_skip_needs_a_reason_and_then_holds(rules):
 
 def test_the_personal_columns_come_from_the_contract(rules):
     assert {"clients": {"tax_id", "full_name", "email"}} == rules.PERSONAL_COLUMNS
+
+
+@pytest.mark.parametrize(
+    "fixture, message",
+    [
+        ("quality_gate_raw_record", "personal columns not excluded: ['raw_record']"),
+        ("quality_gate_quarantine_every_column", "processed.quarantine granted with every column"),
+        ("quality_gate_email", "personal columns not excluded: ['email']"),
+        ("quality_gate_grant_option", "quality-gate may not pass its permissions on"),
+        ("persona_quarantine_without_raw_record", "processed.quarantine holds personal data in raw_record"),
+    ],
+)
+def test_the_quality_gate_reads_the_quarantine_only_without_raw_record(rules, fixture, message):
+    findings = rules.check_file(BAD / f"LF_PERSONAL_DATA__{fixture}.yaml")
+    assert [f.message for f in findings] == [message]
+
+
+def test_the_quality_gates_quarantine_grant_passes_with_raw_record_cut_out(rules):
+    orchestration = templates.decode(config.CLOUDFORMATION_DIR / "orchestration.yaml")
+    grant = orchestration["Resources"]["QualityGateProcessedQuarantineGrant"]
+    excluded = grant["Properties"]["Resource"]["TableWithColumns"]["ColumnWildcard"]["ExcludedColumnNames"]
+    assert excluded == ["raw_record"]
+    assert rules.check_template(orchestration) == []

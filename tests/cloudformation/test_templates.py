@@ -9,10 +9,12 @@ import pytest
 
 from energy_datalake import config, templates
 from glue_jobs.lib.contract import CONTRACT
+from glue_jobs.lib.curated_tables import CURATED_TABLES
 
 ENVIRONMENTS = ("dev", "prod")
 JOBS = ("raw-to-processed", "processed-to-curated", "curated-to-redshift")
 PERSONAS = ("analysts", "reporting", "data-science")
+QUALITY_GATE = templates.QUALITY_GATE
 # Contract types as the Glue (Hive) catalog spells them.
 HIVE_TYPES = {
     "string": "string",
@@ -21,6 +23,13 @@ HIVE_TYPES = {
     "timestamp": "timestamp",
     "date": "date",
 }
+
+
+# The stacks' templates and the bootstrap one (the deploy role, deployed by a person before the others).
+ALL_TEMPLATES = [
+    *templates.template_paths(),
+    *sorted((config.CLOUDFORMATION_DIR / "bootstrap").glob("*.yaml")),
+]
 
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
@@ -53,7 +62,10 @@ def test_crawlers_target_the_zones(env):
     # Only partitions are added to the declared processed tables; their schema is the contract's.
     assert processed.schema_change_policy == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
     assert processed.recrawl_policy == {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
-    assert env.crawlers["curated-data-crawler"].database == "curated"
+    curated = env.crawlers["curated-data-crawler"]
+    assert curated.database == "curated"
+    # One target per KPI table: from the zone's root Glue merges same-shaped tables into one.
+    assert curated.s3_targets == [f"{lake}/curated/{t}/" for t in CURATED_TABLES]
 
 
 def test_jobs_and_the_arguments_the_scripts_read(env):
@@ -76,13 +88,15 @@ def test_jobs_and_the_arguments_the_scripts_read(env):
             "--database": env.warehouse["database"],
         },
     }
+    # Unversioned until the deploy step sets GlueCodeVersion to the uploaded code's hash.
+    code = f"s3://{scripts}/glue_jobs/unversioned"
     for name, job in env.jobs.items():
-        assert job.script_location == f"s3://{scripts}/glue_jobs/{name.replace('-', '_')}.py"
+        assert job.script_location == f"{code}/{name.replace('-', '_')}.py"
         assert job.glue_version == "5.0"
         assert job.max_concurrent_runs == 1
         args = job.default_arguments
         assert expected[name].items() <= args.items()
-        assert args["--extra-py-files"] == f"s3://{scripts}/glue_jobs.zip"
+        assert args["--extra-py-files"] == f"{code}/glue_jobs.zip"
         assert args["--enable-continuous-cloudwatch-log"] == "true"
         assert args["--job-bookmark-option"] == "job-bookmark-disable"
         assert args["--TempDir"].startswith("s3://")
@@ -96,8 +110,9 @@ def test_parameters_differ_per_environment():
 
 
 def test_workgroups(env):
-    assert set(env.workgroups) == set(PERSONAS)
+    assert set(env.workgroups) == {*PERSONAS, QUALITY_GATE}
     for name, wg in env.workgroups.items():
+        assert wg.principal == name
         assert wg.enforce
         assert wg.bytes_scanned_cutoff and wg.bytes_scanned_cutoff > 0
         assert wg.output_location == f"s3://{env.buckets['athena_results']}/{name}/"
@@ -114,11 +129,14 @@ def _readers(env, database, table):
 
 
 def test_grants_follow_the_access_table_of_the_design(env):
-    assert {g.principal for g in env.grants} == {*PERSONAS, "etl"}
+    assert {g.principal for g in env.grants} == {*PERSONAS, "etl", QUALITY_GATE}
     assert _readers(env, "raw", "clients") == {"etl"}
-    assert _readers(env, "processed", "quarantine") == {"etl"}
-    assert _readers(env, "processed", "transactions") == {"etl", "analysts", "data-science"}
-    assert _readers(env, "curated", "daily_energy_balance") == {"etl", *PERSONAS}
+    assert _readers(env, "processed", "quarantine") == {"etl", QUALITY_GATE}
+    assert _readers(env, "processed", "transactions") == {"etl", "analysts", "data-science", QUALITY_GATE}
+    assert _readers(env, "curated", "daily_energy_balance") == {"etl", QUALITY_GATE, *PERSONAS}
+    # The quality gate counts the quarantine's rows; the original row text stays ETL-only.
+    (quarantine,) = [g for g in env.grants if (g.principal, g.table) == (QUALITY_GATE, "quarantine")]
+    assert (quarantine.excluded_columns, quarantine.columns) == (("raw_record",), None)
     # Every grant that lets a persona read processed rows names the table (no wildcard over quarantine).
     persona_processed = [g for g in env.grants if g.database == "processed" and g.principal != "etl"]
     assert persona_processed and all(g.table is not None for g in persona_processed)
@@ -128,7 +146,7 @@ def test_personal_columns_are_excluded_exactly_as_the_contract_flags_them(env):
     personal = set(CONTRACT["clients"].personal_columns)
     assert personal == {"tax_id", "full_name", "email"}
     client_grants = [g for g in env.grants if (g.database, g.table) == ("processed", "clients")]
-    assert {g.principal for g in client_grants} == {"analysts", "data-science"}
+    assert {g.principal for g in client_grants} == {"analysts", "data-science", QUALITY_GATE}
     for grant in client_grants:
         assert set(grant.excluded_columns) == personal
         assert grant.columns is None
@@ -165,12 +183,19 @@ def test_stacks_deploy_in_dependency_order(env):
     capabilities = {s.template.stem: s.capabilities for s in env.stacks}
     assert capabilities["etl"] == ("CAPABILITY_IAM",)
     assert capabilities["storage"] == ()
+    # A RolePolicy names an existing role: no named IAM entity to acknowledge.
+    assert capabilities["orchestration"] == ("CAPABILITY_IAM",)
+    # Secrets Manager's transform expands into a nested stack with an unnamed role.
+    assert capabilities["warehouse"] == ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
+    transforms = {s.template.stem: s.transforms for s in env.stacks}
+    assert transforms["warehouse"] == ("AWS::SecretsManager-2020-07-23",)
+    assert {stem for stem, t in transforms.items() if t} == {"warehouse"}
 
 
 def test_the_cfn_lint_decoder_reads_the_templates_the_same_way():
     from cfnlint.decode import decode_str
 
-    for path in templates.template_paths():
+    for path in ALL_TEMPLATES:
         decoded, matches = decode_str(path.read_text())
         assert not matches
         assert json.loads(json.dumps(decoded)) == templates.decode(path), path.name
@@ -270,7 +295,7 @@ def test_every_export_is_imported_by_another_stack():
 
 
 def test_names_are_derived_from_the_project_and_environment_parameters():
-    for path in templates.template_paths():
+    for path in ALL_TEMPLATES:
         text = path.read_text()
         assert text.count("energy-trading-datalake") == 1, path.name  # the ProjectName default only
         assert "-dev" not in text and "-prod" not in text, path.name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from energy_datalake import templates
+from energy_datalake import config, templates
 from energy_datalake.local.catalog import Catalog
 from energy_datalake.local.crawler import crawl, refresh_catalog, register_declared_tables, run_crawler
 
@@ -272,3 +273,42 @@ def test_declared_tables_follow_their_declaration_and_an_unchanged_one_changes_n
     assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == list(declared.columns)
     assert table["VersionId"] == "2"
     assert "processed.load_manifest" in changed and again == []
+
+
+def test_same_shaped_curated_tables_are_crawled_each_into_its_own_table(datalake_home):
+    bucket = datalake_home / "s3" / templates.load().lake_bucket
+    same_shape = pa.table({"delivery_date": [date(2026, 3, 29)], "sold_kwh": [Decimal("1.500")]})
+    for table in ("daily_energy_balance", "daily_sales_by_segment", "not_a_kpi_table"):
+        folder = bucket / "curated" / table / "year=2026/month=03/day=29"
+        folder.mkdir(parents=True)
+        pq.write_table(same_shape, folder / "part-00000.snappy.parquet")
+
+    summary = run_crawler("curated-data-crawler")
+
+    catalog = Catalog()
+    assert sorted(summary.tables_created) == [
+        "curated.daily_energy_balance",
+        "curated.daily_sales_by_segment",
+    ]
+    for name in ("daily_energy_balance", "daily_sales_by_segment"):
+        table = catalog.get_table("curated", name)
+        assert table["StorageDescriptor"]["Location"] == f"s3://{bucket.name}/curated/{name}/"
+        assert [k["Name"] for k in table["PartitionKeys"]] == ["year", "month", "day"]
+        assert "partition_0" not in columns(table)
+    # Only the curated tables of glue_jobs/lib/curated_tables.py are the crawler's targets.
+    assert not catalog.table_exists("curated", "not_a_kpi_table")
+
+
+def test_refresh_catalog_needs_the_templates_curated_crawler(datalake_home, tmp_path, monkeypatch):
+    copy = tmp_path / "cloudformation"
+    shutil.copytree(config.CLOUDFORMATION_DIR, copy)
+    catalog_yaml = copy / "catalog.yaml"
+    catalog_yaml.write_text(
+        catalog_yaml.read_text().replace(
+            "DatabaseName: !Ref CuratedDatabase\n", "DatabaseName: !Ref ProcessedDatabase\n", 1
+        )
+    )
+    monkeypatch.setattr(config, "CLOUDFORMATION_DIR", copy)
+
+    with pytest.raises(LookupError, match="expected one crawler of the curated database in the templates"):
+        refresh_catalog()

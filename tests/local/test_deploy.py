@@ -67,10 +67,15 @@ def test_deploy_provisions_what_the_templates_declare_then_is_a_no_op(datalake_h
         assert set(json.loads((datalake_home / "deploy" / "crawlers.json").read_text())) == set(
             declared.crawlers
         )
-        assert set(json.loads((datalake_home / "deploy" / "workgroups.json").read_text())) == set(
-            declared.workgroups
-        )
-        assert len(json.loads((datalake_home / "deploy" / "grants.json").read_text())) == len(declared.grants)
+        workgroups = json.loads((datalake_home / "deploy" / "workgroups.json").read_text())
+        assert set(workgroups) == set(declared.workgroups)
+        # The quality gate's workgroup and grants, as the orchestration stack declares them.
+        assert workgroups[templates.QUALITY_GATE]["principal"] == templates.QUALITY_GATE
+        grants = json.loads((datalake_home / "deploy" / "grants.json").read_text())
+        assert len(grants) == len(declared.grants)
+        gate = {g["table"]: g for g in grants if g["principal"] == templates.QUALITY_GATE}
+        assert gate["quarantine"]["excluded_columns"] == ["raw_record"]
+        assert set(gate["clients"]["excluded_columns"]) == {"tax_id", "full_name", "email"}
         with Warehouse().connect() as conn:
             schemas = [r[0] for r in conn.execute("SELECT schema_name FROM information_schema.schemata")]
         assert "energy" in schemas

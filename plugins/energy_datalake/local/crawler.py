@@ -5,7 +5,9 @@ RecrawlPolicy, table prefix) runs here the way Glue runs it:
 
 - one table per folder: an S3 target whose children are data files or ``key=value`` folders is itself a
   table (``s3://lake/raw/transactions/`` → ``raw.transactions``); otherwise each child folder is a table
-  (``s3://lake/processed/`` → ``processed.clients``, ``processed.quarantine``, ...);
+  (``s3://lake/processed/`` → ``processed.clients``, ``processed.quarantine``, ...). The templates give
+  every table its own target (the curated crawler one per KPI table), so a table is never guessed from
+  the shape of its neighbours;
 - partition keys from the ``key=value`` folders (``year/month/day``, ``entity/year/month/day``), partitions
   registered for every such folder holding data; partitions whose folder is gone are removed unless the
   DeleteBehavior is LOG;
@@ -135,26 +137,15 @@ def refresh_catalog(env: str | None = None, catalog: Catalog | None = None) -> l
 
 
 def register_curated(env: str | None = None, catalog: Catalog | None = None) -> CrawlSummary:
-    """Register the curated KPI tables and their partitions.
+    """Register the curated KPI tables and their partitions: the templates' crawler of the curated database.
 
-    When the templates declare a crawler for the curated database it is run; otherwise the curated zone of
-    the lake bucket is crawled into ``curated`` with schema updates applied (the KPI tables are ours, a new
-    KPI column is meant to be seen).
+    It has one S3 target per curated table, so each table is crawled on its own, as on Glue.
     """
     environment = templates.load(env)
     declared = [n for n, c in sorted(environment.crawlers.items()) if c.database == "curated"]
-    if declared:
-        return run_crawler(declared[0], env, catalog)
-    return crawl(
-        "curated-tables",
-        "curated",
-        [f"s3://{environment.lake_bucket}/curated/"],
-        schema_change_policy={
-            "UpdateBehavior": "UPDATE_IN_DATABASE",
-            "DeleteBehavior": "DELETE_FROM_DATABASE",
-        },
-        catalog=catalog,
-    )
+    if len(declared) != 1:
+        raise LookupError(f"expected one crawler of the curated database in the templates, found {declared}")
+    return run_crawler(declared[0], env, catalog)
 
 
 def crawl(
