@@ -4,15 +4,19 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
+# MWAA's Airflow 3 (what `make mwaa` resolves the requirements against) and the Airflow 3.0 venv of the bundle test.
+AIRFLOW30_VENV := .venv-airflow30
+MWAA_AIRFLOW_VERSION ?= 3.0.6
+MWAA_PYTHON_VERSION ?= 3.12
 AWSGLUE_LIB := $(VENV)/awsglue-dataplane
 export DATALAKE_HOME ?= $(CURDIR)/.datalake
 SAMPLE_DATE ?= 2026-03-29
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run ui test test-fast lint format checkov-venv bench clean
+.PHONY: help setup run ui test test-fast lint format checkov-venv airflow30-venv mwaa bench clean
 
 help: ## Show this help
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements.txt constraints.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -35,6 +39,16 @@ setup: $(BIN)/.installed $(CHECKOV_VENV)/.installed ## Create the virtual enviro
 
 checkov-venv: $(CHECKOV_VENV)/.installed ## Create the separate checkov environment
 
+# Airflow 3.0 without our project installed; the provider at the version constraints.txt pins.
+$(AIRFLOW30_VENV)/.installed: constraints.txt
+	test -x $(AIRFLOW30_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW30_VENV)
+	$(AIRFLOW30_VENV)/bin/python -m pip install -q --disable-pip-version-check uv
+	$(AIRFLOW30_VENV)/bin/uv pip install -q --python $(AIRFLOW30_VENV)/bin/python apache-airflow==3.0.6 \
+		"apache-airflow-providers-amazon[aiobotocore]==$$(sed -n 's/^apache-airflow-providers-amazon==//p' constraints.txt)"
+	touch $@
+
+airflow30-venv: $(AIRFLOW30_VENV)/.installed ## Airflow 3.0 environment the MWAA bundle test parses the DAG with
+
 lint: $(BIN)/.installed ## ruff check (with Airflow's AIR rules) and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -43,11 +57,11 @@ format: $(BIN)/.installed ## Apply ruff's fixes and formatter
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: setup lint ## README test command: set up, lint, run every test
-	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov AWSGLUE_LIB=$(CURDIR)/$(AWSGLUE_LIB) $(BIN)/pytest
+test: setup lint airflow30-venv ## README test command: set up, lint, run every test
+	AIRFLOW30_PYTHON=$(CURDIR)/$(AIRFLOW30_VENV)/bin/python CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov AWSGLUE_LIB=$(CURDIR)/$(AWSGLUE_LIB) $(BIN)/pytest
 
-test-fast: setup ## Tests without the slow end-to-end ones
-	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov AWSGLUE_LIB=$(CURDIR)/$(AWSGLUE_LIB) $(BIN)/pytest -m "not slow"
+test-fast: setup airflow30-venv ## Tests without the slow end-to-end ones
+	AIRFLOW30_PYTHON=$(CURDIR)/$(AIRFLOW30_VENV)/bin/python CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov AWSGLUE_LIB=$(CURDIR)/$(AWSGLUE_LIB) $(BIN)/pytest -m "not slow"
 
 run: $(BIN)/.installed ## README run command: generate sample data, run the daily DAG locally, show the status
 	$(BIN)/datalake generate --date $(SAMPLE_DATE)
@@ -56,6 +70,10 @@ run: $(BIN)/.installed ## README run command: generate sample data, run the dail
 
 ui: $(BIN)/.installed ## Airflow UI on http://localhost:8080 over the local lake (airflow standalone; password in $(DATALAKE_HOME)/airflow)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -c "import os; from energy_datalake.local.airflow_env import airflow_bin, airflow_environ, ensure_migrated; env = airflow_environ(); ensure_migrated(env); os.execve(airflow_bin(), [airflow_bin(), 'standalone'], env)"
+
+mwaa: $(BIN)/.installed ## MWAA artefacts in dist/mwaa: plugins.zip, requirements.txt, dags/ (MWAA_AIRFLOW_VERSION=3.0.6)
+	$(BIN)/python -m energy_datalake.mwaa --out dist/mwaa --airflow-version $(MWAA_AIRFLOW_VERSION) \
+		--python-version $(MWAA_PYTHON_VERSION)
 
 bench: $(BIN)/.installed ## raw-to-processed throughput against the plain Spark CSV->Parquet floor
 	$(BIN)/python benchmarks/raw_to_processed.py

@@ -1,12 +1,13 @@
-"""The daily pipeline of the energy data lake: DESIGN.md §1, step by step."""
+"""The daily pipeline of the energy data lake, step by step (the steps are explained in ``DOC`` below)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain
+from airflow.sdk import DAG, Param, chain
 
 from energy_datalake import targets
+from energy_datalake.compat import CronDataIntervalTimetable
 
 DOC = """
 ### Energy data lake, daily
@@ -14,7 +15,9 @@ DOC = """
 For one business date **D** (the run's logical date, or the `run_date` param of a manual trigger;
 never "today"):
 
-1. `deploy_stacks`: deploy or update the CloudFormation stacks (a no-op when nothing changed).
+1. `deploy_stacks`: deploy or update the CloudFormation stacks (a no-op when nothing changed). On AWS
+   a change set that would replace or remove a bucket, the KMS key, a Glue database or the warehouse
+   fails the run unless the `allow_replacement` param is set.
 2. `wait_for_exports`: wait until the `_SUCCESS` marker of each export (providers, clients,
    transactions) for D sits in the raw zone; on timeout the error names what is missing.
 3. `crawl_raw`: the raw crawler adds D's partitions to the catalog.
@@ -54,6 +57,11 @@ with DAG(
             type=["null", "string"],
             format="date",
             description="Business date to process (YYYY-MM-DD); empty = the run's logical date",
+        ),
+        "allow_replacement": Param(
+            False,
+            type="boolean",
+            description="AWS deploy: execute a change set that replaces or removes a data-bearing resource",
         ),
     },
     tags=["energy", "datalake", "daily"],

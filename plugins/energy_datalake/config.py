@@ -1,4 +1,10 @@
-"""Where the local target keeps its state, and which target the DAG builds.
+"""Where the code finds its data files, where the local target keeps its state, and which target the DAG builds.
+
+The templates, the check SQL and the Glue scripts are read from the checkout, or, in the MWAA bundle
+(``plugins.zip``, built by ``energy_datalake.mwaa``), from the package data folder ``_bundle`` beside this
+module: when that folder exists every data constant points into it, never into the checkout.
+``GLUE_JOBS_DIR`` is wherever the imported ``glue_jobs`` package lives, so the scripts uploaded and run
+are those of the code that is running.
 
 Everything a local run writes lives under one directory, ``$DATALAKE_HOME`` (default ``.datalake/`` in
 the checkout). An S3 URI ``s3://bucket/key`` maps to ``$DATALAKE_HOME/s3/bucket/key`` so that the job
@@ -10,9 +16,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CLOUDFORMATION_DIR = REPO_ROOT / "cloudformation"
-GLUE_JOBS_DIR = REPO_ROOT / "glue_jobs"
+import glue_jobs.lib
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLE_DIR = PACKAGE_DIR / "_bundle"
+REPO_ROOT = PACKAGE_DIR.parents[1]
+_DATA_ROOT = BUNDLE_DIR if BUNDLE_DIR.is_dir() else REPO_ROOT
+CLOUDFORMATION_DIR = _DATA_ROOT / "cloudformation"
+CHECKS_DIR = _DATA_ROOT / "sql" / "checks"
+# From a module of the package, not the package: a folder named glue_jobs earlier on sys.path (tests/glue_jobs
+# under pytest) turns ``glue_jobs`` into a namespace package without a file, while its modules still load
+# from the real package.
+GLUE_JOBS_DIR = Path(glue_jobs.lib.__file__).resolve().parents[1]
 DAGS_DIR = REPO_ROOT / "dags"
 
 

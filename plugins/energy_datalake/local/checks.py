@@ -5,7 +5,12 @@ Each file is one Athena (Trino) SQL query, written once for both targets, return
 ``{{ day }}`` and ``{{ run_date }}`` placeholders, filled by ``render`` — on AWS too: the target renders each
 file with ``render`` and hands the finished SQL to Athena, so both targets run the same text.
 
-Locally the checks run on the local Athena engine as the ETL principal; the results are written to
+The set of check files is fixed (``EXPECTED_QUERIES``): a gate that finds fewer files (a packaging that
+left ``sql/checks`` behind) or more fails instead of passing with what it found. A query that errs, returns
+no row or a null count fails its check.
+
+Locally the checks run on the local Athena engine as the quality gate (workgroup ``quality-gate``, with its
+Lake Formation grants from the templates); the results are written to
 ``$DATALAKE_HOME/checks/<run_date>.json`` (read by ``datalake status``), and any failure raises
 ``CheckFailed`` naming every failing check, its table and its count.
 """
@@ -22,9 +27,22 @@ from pathlib import Path
 
 from energy_datalake import config
 
-CHECKS_DIR = config.REPO_ROOT / "sql" / "checks"
+CHECKS_DIR = config.CHECKS_DIR
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+# The quality gate of docs/architecture.md, one query file each.
+EXPECTED_QUERIES = (
+    "curated_reconciliation",
+    "keys_not_null",
+    "keys_unique",
+    "partition_exists",
+    "raw_reconciliation",
+    "referential_integrity",
+    "value_ranges",
+)
+# The workgroup (and Lake Formation principal) the checks run as, on both targets.
+QUALITY_GATE_WORKGROUP = "quality-gate"
 
 
 @dataclass(frozen=True)
@@ -54,8 +72,23 @@ class CheckFailed(RuntimeError):
         super().__init__(f"{len(failed)} quality check(s) failed for {run_date}:\n  " + "\n  ".join(lines))
 
 
+class ChecksMissing(RuntimeError):
+    """The check files found are not the gate's: a gate with missing checks would pass unseen."""
+
+
 def check_files(directory: Path = CHECKS_DIR) -> list[Path]:
-    return sorted(directory.glob("*.sql"))
+    """The gate's query files; raises ChecksMissing unless they are exactly ``EXPECTED_QUERIES``."""
+    files = sorted(directory.glob("*.sql"))
+    found = {path.stem for path in files}
+    missing = sorted(set(EXPECTED_QUERIES) - found)
+    unexpected = sorted(found - set(EXPECTED_QUERIES))
+    if missing or unexpected:
+        raise ChecksMissing(
+            f"the quality gate expects the checks {', '.join(EXPECTED_QUERIES)} in {directory}"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + (f"; unexpected: {', '.join(unexpected)}" if unexpected else "")
+        )
+    return files
 
 
 def render(sql: str, run_date: str) -> str:
@@ -81,29 +114,42 @@ def rendered_checks(run_date: str, directory: Path = CHECKS_DIR) -> dict[str, st
     return {path.stem: render(path.read_text(encoding="utf-8"), run_date) for path in check_files(directory)}
 
 
+def results_of(query: str, rows: list[tuple], bytes_scanned: int) -> list[CheckResult]:
+    """The checks of one query's rows (``check_name, table_name, failures``); no row is a failed check."""
+    if not rows:
+        return [
+            CheckResult(query, "-", 0, bytes_scanned, False, query=query, error="the check returned no rows")
+        ]
+    results = []
+    for check_name, table_name, failures in rows:
+        error = None if failures is not None else "the check returned no count"
+        count = 0 if failures is None else int(failures)
+        passed = error is None and count == 0
+        results.append(
+            CheckResult(check_name, table_name, count, bytes_scanned, passed, query=query, error=error)
+        )
+    return results
+
+
+def query_error(query: str, error: Exception) -> CheckResult:
+    return CheckResult(query, "-", 0, 0, passed=False, query=query, error=str(error))
+
+
 def run_checks(
     run_date: str, env: str | None = None, engine=None, directory: Path = CHECKS_DIR
 ) -> list[CheckResult]:
-    """Run every check for ``run_date`` as the ETL principal; write the results; raise if any failed."""
-    from energy_datalake.local.query import ETL, QueryEngine, QueryError
+    """Run every check for ``run_date`` as the quality gate; write the results; raise if any failed."""
+    from energy_datalake.local.query import AccessDenied, BytesScannedCutoffExceeded, QueryEngine, QueryError
 
-    engine = engine or QueryEngine(ETL, env)
+    engine = engine or QueryEngine(QUALITY_GATE_WORKGROUP, env)
     results: list[CheckResult] = []
     for query, sql in rendered_checks(run_date, directory).items():
         try:
             result = engine.execute(sql)
-        except QueryError as e:
-            results.append(CheckResult(query, "-", 0, 0, passed=False, query=query, error=str(e)))
+        except (QueryError, AccessDenied, BytesScannedCutoffExceeded) as e:
+            results.append(query_error(query, e))
             continue
-        for check_name, table_name, failures in result.rows:
-            error = None if failures is not None else "the check returned no count"
-            count = 0 if failures is None else int(failures)
-            passed = error is None and count == 0
-            results.append(
-                CheckResult(
-                    check_name, table_name, count, result.bytes_scanned, passed, query=query, error=error
-                )
-            )
+        results += results_of(query, result.rows, result.bytes_scanned)
     write_results(run_date, results)
     failed = [r for r in results if not r.passed]
     if failed:

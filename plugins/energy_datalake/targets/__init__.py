@@ -1,6 +1,6 @@
 """The target that builds the DAG's tasks: ``local`` (embedded engines) or ``aws`` (the Amazon provider).
 
-Each target module has one function per step of DESIGN.md §1, named like the task it returns. Both build
+Each target module has one function per step of the daily DAG, named like the task it returns. Both build
 the same task ids, and the DAG file wires them in the same order, so the graph does not depend on the
 target. This module stays light (the DAG file imports it at parse time): the target module is imported
 lazily, and what the two targets share (the run date, the steps, the zones' assets) lives here.

@@ -11,9 +11,9 @@ from datetime import date
 from pathlib import Path
 
 from airflow.sdk import BaseSensorOperator, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from energy_datalake import config
+from energy_datalake.compat import AirflowFailException, AirflowSensorTimeout
 from energy_datalake.targets import ENTITIES, RUN_DATE, outlets
 from glue_jobs.lib.contract import partition_path
 
@@ -114,11 +114,19 @@ def _report(summary) -> str:
 def _glue_job(step: str, script: str):
     @task(task_id=step, outlets=outlets(step))
     def run(run_date: str) -> None:
-        from energy_datalake.local.glue_runner import run_job
-
-        run_job(script, {"--run_date": run_date})
+        _run_glue_job(script, {"--run_date": run_date})
 
     return run(run_date=RUN_DATE)
+
+
+def _run_glue_job(script: str, arguments: dict[str, str]) -> None:
+    from energy_datalake.local.glue_runner import GlueJobDeterministicFailure, run_job
+
+    try:
+        run_job(script, arguments)
+    except GlueJobDeterministicFailure as failure:
+        # The quarantine threshold or a bad argument: the same inputs would fail the same way again.
+        raise AirflowFailException(str(failure)) from failure
 
 
 def raw_to_processed():
@@ -149,10 +157,20 @@ def athena_checks():
 def load_redshift():
     @task(task_id="load_redshift")
     def load(run_date: str) -> None:
+        from energy_datalake import templates
+        from energy_datalake.compat import AirflowSkipException
         from energy_datalake.local import warehouse
-        from energy_datalake.local.glue_runner import run_job
+        from energy_datalake.local.glue_runner import find_job
 
+        try:
+            find_job("curated_to_redshift")
+        except LookupError:
+            # The same outcome as on AWS, where the etl stack then declares no curated-to-redshift job.
+            raise AirflowSkipException(
+                f"the warehouse is disabled (WarehouseEnabled={templates.load().parameters.get('WarehouseEnabled')}"
+                f" in the {config.environment()} parameters): nothing to load"
+            ) from None
         # The embedded server keeps running for the next runs; `datalake run` stops it at the end.
-        run_job("curated_to_redshift", {"--run_date": run_date, "--warehouse_url": warehouse.start()})
+        _run_glue_job("curated_to_redshift", {"--run_date": run_date, "--warehouse_url": warehouse.start()})
 
     return load(run_date=RUN_DATE)
