@@ -1,4 +1,4 @@
-"""The `datalake` command: generate sample exports, run the daily DAG, inspect the lake, query it."""
+"""The `datalake` command: generate sample exports, run the daily DAG, inspect the lake, query it, deploy."""
 
 from __future__ import annotations
 
@@ -34,9 +34,32 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--date", help="only this run date")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
-    query = sub.add_parser("query", help="Athena SQL on the local engine with a workgroup's grants")
+    query = sub.add_parser(
+        "query",
+        help="Athena SQL with a workgroup's grants (the local engine, or Athena on DATALAKE_TARGET=aws)",
+    )
     query.add_argument("--workgroup", required=True)
     query.add_argument("sql")
+
+    deploy = sub.add_parser(
+        "deploy", help="the deploy step outside Airflow: the local provisioning, or the stacks on AWS"
+    )
+    deploy.add_argument(
+        "--env", help="environment whose parameters are deployed (default $DATALAKE_ENV or dev)"
+    )
+    deploy.add_argument(
+        "--allow-replacement",
+        action="store_true",
+        help="aws: execute change sets that replace or remove a bucket, the KMS key, a database or the warehouse",
+    )
+    deploy.add_argument(
+        "--bootstrap",
+        action="store_true",
+        help="aws: first deploy the deploy role's stack with your own credentials and print its ARN",
+    )
+    deploy.add_argument(
+        "--force", action="store_true", help="local: provision again even when nothing changed"
+    )
     return parser
 
 
@@ -56,9 +79,17 @@ def main(argv: list[str] | None = None) -> int:
 
         return status(args)
     if args.command == "query":
-        from energy_datalake.local.query import main as query
+        from energy_datalake import config
 
+        if config.target() == "aws":
+            from energy_datalake.athena import main as query
+        else:
+            from energy_datalake.local.query import main as query
         return query(args)
+    if args.command == "deploy":
+        from energy_datalake.deploy import main as deploy
+
+        return deploy(args)
     raise AssertionError(args.command)
 
 
