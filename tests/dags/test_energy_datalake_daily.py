@@ -167,17 +167,59 @@ def test_both_targets_build_the_same_graph():
     assert list(local) and local == aws
 
 
-def test_aws_target_names_match_the_templates():
+def test_aws_target_takes_every_name_from_the_templates(tmp_path, monkeypatch):
+    import shutil
+
     from energy_datalake import templates
     from energy_datalake.targets import aws
 
-    declared = templates.load()
-    assert aws.lake_bucket() == declared.lake_bucket
-    assert declared.crawlers[aws.RAW_CRAWLER].database == "raw"
-    assert {declared.crawlers[name].database for name in aws.REFRESH_CRAWLERS} == {"processed", "curated"}
-    for step, job in aws.JOBS.items():
-        script = declared.jobs[job].script_location.rsplit("/", 1)[-1]
-        assert script == {"load_redshift": "curated_to_redshift.py"}.get(step, f"{step}.py")
+    # A renamed project (S3 names are global) changes the bucket the DAG waits on; nothing is hard-coded.
+    copy = tmp_path / "cloudformation"
+    shutil.copytree(config.CLOUDFORMATION_DIR, copy)
+    parameters = copy / "parameters" / "dev.json"
+    parameters.write_text(parameters.read_text().replace('"energy-trading-datalake"', '"acme-power-lake"'))
+    monkeypatch.setattr(aws, "environment", lambda: templates.load("dev", copy))
+
+    assert aws.lake_bucket() == "acme-power-lake-dev"
+    assert aws.crawlers_of("raw") == ["raw-data-crawler"]
+    assert aws.crawlers_of("processed", "curated") == ["processed-data-crawler", "curated-data-crawler"]
+    assert [aws.job_name(script) for script in aws.SCRIPTS.values()] == [
+        "raw-to-processed",
+        "processed-to-curated",
+        "curated-to-redshift",
+    ]
+    assert aws.quality_gate_workgroup() == "quality-gate"
+    sensor = aws.wait_for_exports()
+    assert sensor.bucket == "acme-power-lake-dev" and sensor.deferrable
+    assert aws.refresh_catalog().crawler_names == ["processed-data-crawler", "curated-data-crawler"]
+
+
+def test_aws_target_without_the_warehouse_skips_the_load_with_its_reason(tmp_path, monkeypatch):
+    import shutil
+
+    from energy_datalake import templates
+    from energy_datalake.compat import AirflowSkipException
+    from energy_datalake.targets import aws
+
+    copy = tmp_path / "cloudformation"
+    shutil.copytree(config.CLOUDFORMATION_DIR, copy)
+    parameters = copy / "parameters" / "dev.json"
+    parameters.write_text(
+        parameters.read_text().replace(
+            '"ParameterKey": "WarehouseEnabled",\n    "ParameterValue": "true"',
+            '"ParameterKey": "WarehouseEnabled",\n    "ParameterValue": "false"',
+        )
+    )
+    monkeypatch.setattr(aws, "environment", lambda: templates.load("dev", copy))
+    assert aws.job_name("curated_to_redshift") is None
+
+    from airflow.sdk import DAG
+
+    with DAG("warehouse_disabled", schedule=None):
+        load = aws.load_redshift()
+    assert load.operator.task_id == "load_redshift"
+    with pytest.raises(AirflowSkipException, match="WarehouseEnabled=false"):
+        load.operator.python_callable()
 
 
 def test_unknown_target_is_a_clear_error(monkeypatch):

@@ -298,7 +298,7 @@ def test_every_check_file_renders_to_one_athena_query():
     from energy_datalake.local.query import _parse_one
 
     rendered = checks.rendered_checks(RUN_DATE)
-    assert set(rendered) >= {
+    assert set(rendered) == {
         "partition_exists",
         "keys_not_null",
         "keys_unique",
@@ -345,8 +345,13 @@ def _repeated_consumption_key(raw, rows):
     rows["curated/client_daily_consumption"].append(consumption("C1", 1, "0.000", "0.00"))
 
 
-def _raw_row_lost(raw, rows):
-    raw["transactions"] += "T6,SALE\n"
+def _row_read_but_lost(raw, rows):
+    # The job counted a row it neither wrote, nor quarantined, nor removed as a duplicate.
+    rows["processed/load_manifest"][2]["rows_read"] = 7
+
+
+def _entity_never_read(raw, rows):
+    rows["processed/load_manifest"] = rows["processed/load_manifest"][:2]
 
 
 def _unknown_client(raw, rows):
@@ -376,7 +381,8 @@ def _curve_partition_missing(raw, rows):
 BROKEN = {
     "null key": (_null_transaction_id, {("keys_not_null", "processed.transactions"): 1}),
     "repeated key": (_repeated_consumption_key, {("keys_unique", "curated.client_daily_consumption"): 1}),
-    "raw row lost": (_raw_row_lost, {("raw_reconciliation", "processed.transactions"): 1}),
+    "row read but lost": (_row_read_but_lost, {("raw_reconciliation", "processed.transactions"): 1}),
+    "entity never read": (_entity_never_read, {("raw_reconciliation", "processed.transactions"): 1}),
     "unknown client": (_unknown_client, {("sales_known_client", "processed.transactions"): 1}),
     "unknown provider": (_unknown_provider, {("purchases_known_provider", "processed.transactions"): 1}),
     "balance off": (_balance_off, {("curated_reconciliation", "curated.daily_energy_balance"): 1}),
@@ -424,3 +430,36 @@ def test_a_day_without_quarantined_rows_reconciles_through_the_declared_empty_qu
     build_lake(datalake_home, raw, rows)
 
     assert failures_of(checks.run_checks(RUN_DATE)) == {}
+
+
+def test_the_gate_refuses_a_checks_folder_that_is_not_its_own(tmp_path):
+    with pytest.raises(checks.ChecksMissing, match="missing: curated_reconciliation, keys_not_null"):
+        checks.rendered_checks(RUN_DATE, tmp_path)
+    for path in checks.check_files():
+        (tmp_path / path.name).write_text(path.read_text())
+    (tmp_path / "keys_unique.sql").unlink()
+    (tmp_path / "draft.sql").write_text("SELECT 1")
+    with pytest.raises(checks.ChecksMissing, match="missing: keys_unique; unexpected: draft"):
+        checks.rendered_checks(RUN_DATE, tmp_path)
+
+
+def test_a_query_that_returns_no_row_or_no_count_fails_its_check():
+    (empty,) = checks.results_of("keys_unique", [], 0)
+    assert not empty.passed and empty.error == "the check returned no rows"
+    (null,) = checks.results_of("keys_unique", [("keys_unique", "processed.clients", None)], 10)
+    assert not null.passed and null.error == "the check returned no count"
+    passed, failed = checks.results_of(
+        "keys_unique",
+        [("keys_unique", "processed.clients", 0), ("keys_unique", "processed.providers", 2)],
+        10,
+    )
+    assert passed.passed and (failed.passed, failed.failures, failed.bytes_scanned) == (False, 2, 10)
+
+
+def test_the_checks_never_read_the_raw_zone():
+    # The raw zone is for the ETL roles only, and Athena cannot count the raw CSV like the job does.
+    from sqlglot import exp, parse_one
+
+    for query, sql in checks.rendered_checks(RUN_DATE).items():
+        databases = {t.db for t in parse_one(sql, read="athena").find_all(exp.Table) if t.db}
+        assert databases <= {"processed", "curated"}, query

@@ -1,49 +1,90 @@
-"""The AWS target: the Amazon provider's operators, sensors and hooks, and our create-or-update stack.
+"""The AWS target: the Amazon provider's operators, sensors and hooks, and what they lack.
 
-Resource names follow the templates (``tests/dags`` holds the two together, so parsing the DAG reads no
-template). Waiting is deferrable where the provider offers it, so a long wait holds no worker slot.
+Every name (lake bucket, crawlers, Glue jobs, the quality gate's workgroup) comes from the templates of the
+deployment environment, read when the DAG is parsed, so a changed ``ProjectName`` or a disabled warehouse
+changes the DAG's arguments, never its graph. Waiting is deferrable wherever the provider offers it, so a long
+wait holds no worker slot; a deterministic failure (quarantine threshold, failed check, exports that never
+came) fails at once instead of being retried.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import task
+import os
 
-from energy_datalake import config
-from energy_datalake.targets import ENTITIES, RUN_DATE, outlets
+from energy_datalake import config, templates
+from energy_datalake.targets import RUN_DATE, outlets
 
 AWS_CONN_ID = "aws_default"
-RAW_CRAWLER = "raw-data-crawler"
-REFRESH_CRAWLERS = ("processed-data-crawler", "curated-data-crawler")
-JOBS = {
-    "raw_to_processed": "raw-to-processed",
-    "processed_to_curated": "processed-to-curated",
-    "load_redshift": "curated-to-redshift",
+# A day's export normally lands within hours; the same settings as the local target's sensor.
+EXPORT_TIMEOUT_SECONDS = float(os.environ.get("DATALAKE_EXPORT_TIMEOUT_SECONDS", 6 * 3600))
+EXPORT_POKE_SECONDS = float(os.environ.get("DATALAKE_EXPORT_POKE_SECONDS", 300))
+CRAWLER_POLL_SECONDS = 15
+JOB_POLL_SECONDS = 30
+# The Glue scripts each step runs (glue_jobs/<script>.py); the job is the templates' job running it.
+SCRIPTS = {
+    "raw_to_processed": "raw_to_processed",
+    "processed_to_curated": "processed_to_curated",
+    "load_redshift": "curated_to_redshift",
 }
-CHECKS_WORKGROUP = "primary"
-EXPORT_TIMEOUT_SECONDS = 6 * 3600
-EXPORT_POKE_SECONDS = 300
 
-_PARTITION = "{% set d = params.run_date or ds %}year={{ d[:4] }}/month={{ d[5:7] }}/day={{ d[8:10] }}"
+
+def environment() -> templates.Environment:
+    return templates.load(config.environment())
 
 
 def lake_bucket() -> str:
-    return f"energy-trading-datalake-{config.environment()}"
+    return environment().lake_bucket
+
+
+def crawlers_of(*databases: str) -> list[str]:
+    """The templates' crawlers of ``databases``, in that order of databases."""
+    declared = environment().crawlers
+    names = [name for db in databases for name, c in sorted(declared.items()) if c.database == db]
+    if not names:
+        raise LookupError(f"the templates declare no crawler for {', '.join(databases)}")
+    return names
+
+
+def job_name(script: str) -> str | None:
+    """The templates' Glue job running ``glue_jobs/<script>.py``; None when the environment has none."""
+    matches = [
+        job.name
+        for job in environment().jobs.values()
+        if job.script_location.rsplit("/", 1)[-1] == f"{script}.py"
+    ]
+    if len(matches) > 1:
+        raise LookupError(f"several Glue jobs run {script}.py: {', '.join(matches)}")
+    return matches[0] if matches else None
+
+
+def quality_gate_workgroup() -> str:
+    """The Athena workgroup the quality gate runs in (its principal is the orchestrator's role)."""
+    from energy_datalake.local.checks import QUALITY_GATE_WORKGROUP
+
+    names = [w.name for w in environment().workgroups.values() if w.principal == QUALITY_GATE_WORKGROUP]
+    if len(names) != 1:
+        raise LookupError(f"expected one workgroup of principal {QUALITY_GATE_WORKGROUP!r}, found {names}")
+    return names[0]
 
 
 def deploy_stacks():
     from energy_datalake.operators.cloudformation import CloudFormationDeployStacksOperator
 
     return CloudFormationDeployStacksOperator(
-        task_id="deploy_stacks", environment=config.environment(), aws_conn_id=AWS_CONN_ID
+        task_id="deploy_stacks",
+        environment=config.environment(),
+        allow_replacement="{{ params.allow_replacement | default(false) }}",
+        aws_conn_id=AWS_CONN_ID,
     )
 
 
 def wait_for_exports():
-    from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+    from energy_datalake.operators.s3 import ExportsSensor
 
-    return S3KeySensor(
+    return ExportsSensor(
         task_id="wait_for_exports",
-        bucket_key=[f"s3://{lake_bucket()}/raw/{entity}/{_PARTITION}/_SUCCESS" for entity in ENTITIES],
+        bucket=lake_bucket(),
+        run_date=RUN_DATE,
         deferrable=True,
         poke_interval=EXPORT_POKE_SECONDS,
         timeout=EXPORT_TIMEOUT_SECONDS,
@@ -51,24 +92,43 @@ def wait_for_exports():
     )
 
 
-def crawl_raw():
-    from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerRunOperator
+def _crawlers(task_id: str, names: list[str]):
+    from energy_datalake.operators.glue import GlueCrawlersRunOperator
 
-    return GlueCrawlerRunOperator(
-        task_id="crawl_raw", crawler_name=RAW_CRAWLER, deferrable=True, aws_conn_id=AWS_CONN_ID
+    return GlueCrawlersRunOperator(
+        task_id=task_id,
+        crawler_names=names,
+        deferrable=True,
+        poll_interval=CRAWLER_POLL_SECONDS,
+        aws_conn_id=AWS_CONN_ID,
     )
 
 
-def _glue_job(step: str):
-    from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
+def crawl_raw():
+    return _crawlers("crawl_raw", crawlers_of("raw"))
 
-    return GlueJobOperator(
+
+def refresh_catalog():
+    # One after the other: both add table versions and partitions to the catalog.
+    return _crawlers("refresh_catalog", crawlers_of("processed", "curated"))
+
+
+def _glue_job(step: str):
+    from energy_datalake.operators.glue import GlueJobRunOperator
+
+    name = job_name(SCRIPTS[step])
+    if name is None:
+        raise LookupError(f"the templates declare no Glue job running {SCRIPTS[step]}.py")
+    return GlueJobRunOperator(
         task_id=step,
-        job_name=JOBS[step],
+        job_name=name,
         script_args={"--run_date": RUN_DATE},
         wait_for_completion=True,
         deferrable=True,
         verbose=True,
+        # A cancelled task (Ctrl-C on `airflow dags test`, a cleared run) stops its Glue run too.
+        stop_job_run_on_kill=True,
+        waiter_delay=JOB_POLL_SECONDS,
         aws_conn_id=AWS_CONN_ID,
         outlets=outlets(step),
     )
@@ -82,50 +142,51 @@ def processed_to_curated():
     return _glue_job("processed_to_curated")
 
 
-def refresh_catalog():
-    @task(task_id="refresh_catalog")
-    def refresh() -> list[str]:
-        from airflow.providers.amazon.aws.hooks.glue_crawler import GlueCrawlerHook
-
-        hook = GlueCrawlerHook(aws_conn_id=AWS_CONN_ID)
-        # One after the other: both write table versions in the catalog, and Glue runs them in minutes.
-        for name in REFRESH_CRAWLERS:
-            hook.glue_client.start_crawler(Name=name)
-            hook.wait_for_crawler_completion(crawler_name=name)
-        return list(REFRESH_CRAWLERS)
-
-    return refresh()
-
-
 def athena_checks():
+    from airflow.sdk import task
+
+    workgroup = quality_gate_workgroup()
+
     @task(task_id="athena_checks")
-    def check(run_date: str) -> int:
+    def check(run_date: str) -> list[dict]:
+        from dataclasses import asdict
+
         from airflow.providers.amazon.aws.hooks.athena import AthenaHook
-        from airflow.sdk.exceptions import AirflowFailException
 
-        from energy_datalake.local.checks import CheckFailed, CheckResult, rendered_checks
+        from energy_datalake.athena import run_queries
+        from energy_datalake.compat import AirflowFailException
+        from energy_datalake.local.checks import CheckFailed, query_error, rendered_checks, results_of
 
-        hook = AthenaHook(aws_conn_id=AWS_CONN_ID)
+        client = AthenaHook(aws_conn_id=AWS_CONN_ID).get_conn()
+        outcomes = run_queries(client, rendered_checks(run_date), workgroup, raise_errors=False)
         results = []
-        for query, sql in rendered_checks(run_date).items():
-            query_id = hook.run_query(sql, {"Database": "processed"}, {}, workgroup=CHECKS_WORKGROUP)
-            if hook.poll_query_status(query_id) != "SUCCEEDED":
-                raise RuntimeError(
-                    f"Athena check {query} did not succeed: {hook.get_state_change_reason(query_id)}"
-                )
-            scanned = hook.get_query_info(query_id)["Statistics"].get("DataScannedInBytes", 0)
-            rows = hook.get_query_results(query_id)["ResultSet"]["Rows"][1:]
-            for row in rows:
-                name, table, failures = (cell.get("VarCharValue") for cell in row["Data"])
-                count = int(failures or 0)
-                results.append(CheckResult(name, table, count, scanned, count == 0, query=query))
+        for query, outcome in outcomes.items():
+            if isinstance(outcome, Exception):
+                results.append(query_error(query, outcome))
+            else:
+                results += results_of(query, outcome.rows, outcome.bytes_scanned)
+        for result in results:
+            print(result)
         failed = [r for r in results if not r.passed]
         if failed:
+            # The checks read immutable partitions: a retry would fail the same way.
             raise AirflowFailException(str(CheckFailed(run_date, failed)))
-        return len(results)
+        return [asdict(r) for r in results]
 
     return check(run_date=RUN_DATE)
 
 
 def load_redshift():
-    return _glue_job("load_redshift")
+    if job_name(SCRIPTS["load_redshift"]) is not None:
+        return _glue_job("load_redshift")
+    from airflow.sdk import task
+
+    reason = f"the warehouse is disabled (WarehouseEnabled=false in the {config.environment()} parameters)"
+
+    @task(task_id="load_redshift", outlets=outlets("load_redshift"))
+    def skip() -> None:
+        from energy_datalake.compat import AirflowSkipException
+
+        raise AirflowSkipException(f"{reason}: nothing to load")
+
+    return skip()
