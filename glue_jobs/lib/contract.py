@@ -1,4 +1,4 @@
-"""The export contract of DESIGN.md §3, as data.
+"""The export contract (the raw zone of docs/architecture.md), as data.
 
 One place for the columns, types, enums, ranges and rule names of the three raw entities. The Glue jobs,
 the sample generator and the quality checks all read it from here. Pure Python: no Spark, no Airflow.

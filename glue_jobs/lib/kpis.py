@@ -1,4 +1,4 @@
-"""The curated KPI tables of DESIGN.md §4, from one day of the processed zone.
+"""The curated KPI tables of docs/architecture.md, from one day of the processed zone.
 
 Pure PySpark: DataFrames with the processed schema in (docs/architecture.md), DataFrames out; no I/O, no
 Python UDFs. ``build_all`` is the entry point; each table also has its own function so tests can build

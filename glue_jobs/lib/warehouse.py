@@ -1,4 +1,4 @@
-"""The warehouse load of DESIGN.md §6: schema DDL, staging, the MERGE SQL, dim_client history, load audit.
+"""The warehouse load of docs/architecture.md (warehouse): schema DDL, staging, the MERGE SQL, dim_client history, load audit.
 
 Pure: it builds SQL strings and DataFrames. The only I/O goes through an explicit writer object; the local
 one (``PostgresWriter``, psycopg + COPY into a TEMP staging table) lives here, the Glue one (JDBC connection
@@ -24,7 +24,7 @@ admin creates the schema once and grants those to ``etl_loader``): no plan creat
 
 Personal data (tax_id, full_name, email) never reaches the warehouse: billing runs in the transactional
 system that produces the exports, the warehouse serves analytics, and the lake restricts those columns
-(DESIGN.md §7). ``dim_client`` keeps the client's id, CUPS and contract attributes only.
+(docs/architecture.md: access). ``dim_client`` keeps the client's id, CUPS and contract attributes only.
 """
 
 from __future__ import annotations

@@ -16,21 +16,12 @@ from pathlib import Path
 import pytest
 
 from energy_datalake import config
+from energy_datalake.targets import STEPS
 
 pytestmark = pytest.mark.slow
 
 DRIVER = Path(__file__).with_name("daily_run_driver.py")
 RUN_DATE = "2026-03-29"
-STEPS = [
-    "deploy_stacks",
-    "wait_for_exports",
-    "crawl_raw",
-    "raw_to_processed",
-    "processed_to_curated",
-    "refresh_catalog",
-    "athena_checks",
-    "load_redshift",
-]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The quality gate (DESIGN.md §5): the Athena checks of ``sql/checks/*.sql`` for one run date.
+"""The quality gate (docs/architecture.md: quality gate): the Athena checks of ``sql/checks/*.sql`` for one run date.
 
 Each file is one Athena (Trino) SQL query, written once for both targets, returning rows of
 ``check_name, table_name, failures`` (0 = pass). The run date goes in through ``{{ year }}``, ``{{ month }}``,
