@@ -36,7 +36,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def session():
-    from energy_datalake.local import spark as local_spark
+    from energy_datalake.emulator import spark as local_spark
 
     local_spark.configure_process()
     from pyspark.sql import SparkSession

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, Param, chain
 
-from energy_datalake import targets
+from energy_datalake import pipeline
 from energy_datalake.compat import CronDataIntervalTimetable
 
 DOC = """
@@ -67,7 +67,7 @@ with DAG(
     tags=["energy", "datalake", "daily"],
     doc_md=DOC,
 ) as dag:
-    target = targets.load()
+    target = pipeline.load()
     chain(
         target.deploy_stacks(),
         target.wait_for_exports(),

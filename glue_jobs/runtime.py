@@ -8,7 +8,7 @@ SparkSession configured like Glue 5. Kept out of ``glue_jobs/lib`` so that the l
 Every entry script has one shape: ``arguments(argv)`` (resolved and validated, no Spark) → ``start_job`` →
 one call → ``commit`` → ``stop`` in ``finally``, run by ``run_script(main)``. No script touches ``sys.path``:
 ``glue_jobs`` is imported as a package, from ``--extra-py-files`` on Glue and from the ``PYTHONPATH`` the
-local runner sets (``energy_datalake.local.glue_runner``).
+local runner sets (``energy_datalake.emulator.glue_etl``).
 """
 
 from __future__ import annotations

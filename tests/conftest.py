@@ -12,7 +12,7 @@ logging.getLogger("py4j").setLevel(logging.WARNING)
 
 @pytest.fixture(scope="session")
 def spark():
-    from energy_datalake.local import spark as local_spark
+    from energy_datalake.emulator import spark as local_spark
 
     local_spark.configure_process()
     from pyspark.sql import SparkSession

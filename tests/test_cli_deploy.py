@@ -36,7 +36,7 @@ def _one_line_error(capsys) -> str:
 
 @pytest.mark.slow
 def test_deploy_on_the_local_target_provisions_then_is_a_no_op(datalake_home, monkeypatch, capsys):
-    from energy_datalake.local.warehouse import Warehouse
+    from energy_datalake.emulator.redshift import Warehouse
 
     monkeypatch.delenv("DATALAKE_TARGET", raising=False)
     try:
@@ -140,7 +140,7 @@ def test_a_stack_that_cannot_be_deployed_is_one_line_naming_it(stubbed_aws, caps
 def test_the_deploy_role_joins_the_lake_formation_admins_once_keeping_the_others(aws_target, monkeypatch):
     from moto import mock_aws
 
-    from energy_datalake.deploy import make_lake_formation_admin
+    from energy_datalake.aws.stacks import make_lake_formation_admin
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

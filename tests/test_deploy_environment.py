@@ -15,7 +15,8 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from energy_datalake import config, deploy, glue_code, templates
+from energy_datalake import config, templates
+from energy_datalake.aws import glue_code, stacks
 
 REGION = "eu-west-1"
 ENV = "dev"
@@ -53,7 +54,7 @@ def _recorder(calls):
 
 
 def _declares_code_version(stack: templates.Stack) -> bool:
-    return deploy.GLUE_CODE_PARAMETER in templates.decode(stack.template).get("Parameters", {})
+    return stacks.GLUE_CODE_PARAMETER in templates.decode(stack.template).get("Parameters", {})
 
 
 def _expect_create(stubber, stack: templates.Stack, parameters: list[dict], role: str):
@@ -116,7 +117,7 @@ def _expect_unchanged(stubber, stack: templates.Stack):
 
 def _with_version(stack: templates.Stack, version: str) -> list[dict]:
     return [
-        {**p, "ParameterValue": version} if p["ParameterKey"] == deploy.GLUE_CODE_PARAMETER else p
+        {**p, "ParameterValue": version} if p["ParameterKey"] == stacks.GLUE_CODE_PARAMETER else p
         for p in stack.parameters
     ]
 
@@ -132,7 +133,7 @@ def _deploy_and_check_order(clients, declared: templates.Environment) -> dict[st
     for stack in declared.stacks:
         _expect_create(stubber, stack, _with_version(stack, version), role)
     logged = []
-    outcome = deploy.deploy_environment(cloudformation, s3, ENV, log=logged.append)
+    outcome = stacks.deploy_environment(cloudformation, s3, ENV, log=logged.append)
 
     assert list(outcome) == [s.name for s in declared.stacks]
     assert set(outcome.values()) == {"created"}
@@ -166,7 +167,7 @@ def test_a_second_deploy_of_the_same_code_uploads_nothing_and_changes_nothing(cl
     calls.clear()
     for stack in declared.stacks:
         _expect_unchanged(stubber, stack)
-    outcome = deploy.deploy_environment(cloudformation, s3, ENV, log=lambda _: None)
+    outcome = stacks.deploy_environment(cloudformation, s3, ENV, log=lambda _: None)
     assert set(outcome.values()) == {"unchanged"}
     assert not [c for c in calls if c[0] == "PutObject"]
     assert len([c for c in calls if c[0] == "HeadObject"]) == 4
@@ -252,7 +253,7 @@ def test_an_environment_without_a_deploy_role_is_refused_before_any_call(synthet
     params.write_text(json.dumps([{"ParameterKey": k, "ParameterValue": v} for k, v in empty.items()]))
     cloudformation, _, s3, calls = clients
     with pytest.raises(ValueError, match="no DeployRoleArn"):
-        deploy.deploy_environment(cloudformation, s3, ENV)
+        stacks.deploy_environment(cloudformation, s3, ENV)
     assert calls == []
 
 
@@ -298,11 +299,11 @@ def test_the_bootstrap_stack_is_deployed_with_the_callers_credentials_and_return
     client = boto3.client("cloudformation", region_name=REGION)
     with Stubber(client) as stubber:
         expect_bootstrap(stubber, arn)
-        assert deploy.deploy_bootstrap(client, ENV, log=lambda _: None) == ("created", arn)
+        assert stacks.deploy_bootstrap(client, ENV, log=lambda _: None) == ("created", arn)
         stubber.assert_no_pending_responses()
 
 
 def test_a_missing_bootstrap_template_is_named(tmp_path):
     client = boto3.client("cloudformation", region_name=REGION)
     with pytest.raises(FileNotFoundError, match="no bootstrap template at .*absent.yaml"):
-        deploy.deploy_bootstrap(client, ENV, template=tmp_path / "absent.yaml")
+        stacks.deploy_bootstrap(client, ENV, template=tmp_path / "absent.yaml")

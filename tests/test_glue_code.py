@@ -16,7 +16,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from energy_datalake import glue_code
+from energy_datalake.aws import glue_code
 
 REGION = "eu-west-1"
 BUCKET = "energy-trading-datalake-dev-glue-scripts"

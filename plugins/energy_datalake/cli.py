@@ -82,12 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         from energy_datalake import config
 
         if config.target() == "aws":
-            from energy_datalake.athena import main as query
+            from energy_datalake.aws.athena import main as query
         else:
-            from energy_datalake.local.query import main as query
+            from energy_datalake.emulator.athena import main as query
         return query(args)
     if args.command == "deploy":
-        from energy_datalake.deploy import main as deploy
+        from energy_datalake.aws.stacks import main as deploy
 
         return deploy(args)
     raise AssertionError(args.command)

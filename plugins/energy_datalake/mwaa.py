@@ -41,7 +41,8 @@ REQUIREMENTS_SOURCE = config.REPO_ROOT / "requirements-mwaa.txt"
 BUNDLE_NAME = config.BUNDLE_DIR.name
 
 # Modules of energy_datalake that only a workstation runs (sample data, the local CLI and its Airflow).
-DEV_ONLY = frozenset({"cli.py", "generator.py", "runner.py", "status.py", "local/airflow_env.py", "mwaa.py"})
+# Modules and packages (by their folder) of energy_datalake that only a person at a workstation runs.
+DEV_ONLY = frozenset({"cli.py", "generator", "runner.py", "status.py", "airflow_env.py", "mwaa.py"})
 PACKAGE_SUFFIXES = (".py", ".sql", ".json", ".yaml")
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".json")
 _SKIPPED_DIRS = frozenset({"__pycache__", "tests", BUNDLE_NAME})
@@ -79,7 +80,7 @@ def plugin_files() -> dict[str, Path]:
     package = config.PACKAGE_DIR
     for path in _files(package, PACKAGE_SUFFIXES):
         relative = path.relative_to(package).as_posix()
-        if relative not in DEV_ONLY:
+        if relative not in DEV_ONLY and relative.split("/", 1)[0] not in DEV_ONLY:
             files[f"{package.name}/{relative}"] = path
     glue = config.GLUE_JOBS_DIR
     for path in _files(glue, PACKAGE_SUFFIXES):

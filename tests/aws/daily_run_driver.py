@@ -84,7 +84,7 @@ def queue_check_results(run_date: str, offending: dict[str, int]) -> list[str]:
     from moto.athena.models import QueryResults, athena_backends
     from moto_account import ACCOUNT, REGION
 
-    from energy_datalake.local import checks
+    from energy_datalake import checks
 
     backend = athena_backends[ACCOUNT][REGION]
     columns = [
@@ -140,7 +140,7 @@ def throttle_first_start(job_name: str) -> dict:
 
 def put_markers_once_looked_for(s3, bucket: str, run_date: str, recorder: Recorder) -> threading.Thread:
     """The exports arrive a second after the sensor first looks for them, so that it has to wait."""
-    from energy_datalake.operators.s3 import success_keys
+    from energy_datalake.pipeline.operators.s3 import success_keys
 
     def looked_for() -> bool:
         with recorder.lock:

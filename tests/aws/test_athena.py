@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from energy_datalake import athena
+from energy_datalake.aws import athena
 
 WORKGROUP = "analysts"
 COLUMNS = [

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from energy_datalake import config
-from energy_datalake.targets import STEPS
+from energy_datalake.pipeline import STEPS
 
 pytestmark = pytest.mark.slow
 

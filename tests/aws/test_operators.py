@@ -8,8 +8,12 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from energy_datalake.compat import AirflowException, AirflowFailException, AirflowSensorTimeout
-from energy_datalake.operators.glue import GlueCrawlersRunOperator, GlueJobRunFailed, GlueJobRunOperator
-from energy_datalake.operators.s3 import ExportsSensor, success_keys
+from energy_datalake.pipeline.operators.glue import (
+    GlueCrawlersRunOperator,
+    GlueJobRunFailed,
+    GlueJobRunOperator,
+)
+from energy_datalake.pipeline.operators.s3 import ExportsSensor, success_keys
 
 REGION = "eu-west-1"
 

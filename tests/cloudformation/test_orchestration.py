@@ -8,7 +8,7 @@ import pytest
 from sqlglot import exp, parse_one
 
 from energy_datalake import config, templates
-from energy_datalake.local.checks import rendered_checks
+from energy_datalake.checks import rendered_checks
 
 QUALITY_GATE = templates.QUALITY_GATE
 # The checks as the quality gate runs them, parsed in Athena's dialect.

@@ -13,9 +13,9 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from test_deploy_environment import synthetic  # noqa: F401  (a fixture)
 
-from energy_datalake import deploy, glue_code
-from energy_datalake.deploy import StackDeployFailed, deploy_stack, stack_capabilities
-from energy_datalake.operators.cloudformation import CloudFormationDeployStacksOperator, as_bool
+from energy_datalake.aws import glue_code, stacks
+from energy_datalake.aws.stacks import StackDeployFailed, deploy_stack, stack_capabilities
+from energy_datalake.pipeline.operators.cloudformation import CloudFormationDeployStacksOperator, as_bool
 
 TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -376,7 +376,7 @@ def test_the_waits_poll_faster_than_the_waiters_30_s_default(stubbed, monkeypatc
     stubber.add_response("describe_stacks", _stacks("CREATE_IN_PROGRESS"), {"StackName": STACK})
     stubber.add_response("describe_stacks", _stacks("CREATE_COMPLETE"), {"StackName": STACK})
     assert deploy_stack(client, STACK, TEMPLATE, role_arn=None, change_set_name=CS) == "created"
-    assert slept == [deploy.CHANGE_SET_WAIT["Delay"], deploy.STACK_WAIT["Delay"]]
+    assert slept == [stacks.CHANGE_SET_WAIT["Delay"], stacks.STACK_WAIT["Delay"]]
     assert max(slept) < 30
 
 

@@ -1,4 +1,4 @@
-"""DAG integrity: imports cleanly, follows the conventions, parses fast, same graph on both targets."""
+"""DAG integrity: imports cleanly, follows the conventions, parses fast, same graph on both pipeline."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def test_scheduling_conventions(dag):
 def test_run_date_is_the_param_or_the_logical_date_never_today(dag):
     import jinja2
 
-    from energy_datalake.targets import RUN_DATE
+    from energy_datalake.pipeline import RUN_DATE
 
     template = jinja2.Template(RUN_DATE)
     assert template.render(params={"run_date": None}, ds="2026-03-29") == "2026-03-29"
@@ -171,7 +171,7 @@ def test_aws_target_takes_every_name_from_the_templates(tmp_path, monkeypatch):
     import shutil
 
     from energy_datalake import templates
-    from energy_datalake.targets import aws
+    from energy_datalake.pipeline import aws
 
     # A renamed project (S3 names are global) changes the bucket the DAG waits on; nothing is hard-coded.
     copy = tmp_path / "cloudformation"
@@ -199,7 +199,7 @@ def test_aws_target_without_the_warehouse_skips_the_load_with_its_reason(tmp_pat
 
     from energy_datalake import templates
     from energy_datalake.compat import AirflowSkipException
-    from energy_datalake.targets import aws
+    from energy_datalake.pipeline import aws
 
     copy = tmp_path / "cloudformation"
     shutil.copytree(config.CLOUDFORMATION_DIR, copy)
@@ -223,8 +223,8 @@ def test_aws_target_without_the_warehouse_skips_the_load_with_its_reason(tmp_pat
 
 
 def test_unknown_target_is_a_clear_error(monkeypatch):
-    from energy_datalake import targets
+    from energy_datalake import pipeline
 
     monkeypatch.setenv("DATALAKE_TARGET", "gcp")
     with pytest.raises(ValueError, match="DATALAKE_TARGET"):
-        targets.load()
+        pipeline.load()

@@ -33,8 +33,8 @@ class Lake:
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
     from energy_datalake import runner
+    from energy_datalake.emulator import redshift
     from energy_datalake.generator import generate
-    from energy_datalake.local import warehouse
 
     home = tmp_path_factory.mktemp("datalake")
     patch = pytest.MonkeyPatch()
@@ -45,7 +45,7 @@ def lake(tmp_path_factory):
     progress: list[str] = []
     results = runner.run_dates(FIRST, SECOND, echo=progress.append)
     yield Lake(home, results, progress)
-    warehouse.stop()
+    redshift.stop()
     patch.undo()
 
 
@@ -54,7 +54,7 @@ def _partition(day: date) -> list[str]:
 
 
 def test_both_dates_run_every_step_in_order(lake):
-    from energy_datalake.targets import STEPS
+    from energy_datalake.pipeline import STEPS
 
     assert [r.run_date for r in lake.results] == [FIRST, SECOND], lake.progress
     for result in lake.results:
@@ -88,7 +88,7 @@ def test_every_zone_holds_each_date(lake):
 
 
 def test_catalog_has_the_tables_and_both_partitions(lake):
-    from energy_datalake.local.catalog import Catalog
+    from energy_datalake.emulator.glue_catalog import Catalog
 
     catalog = Catalog()
     for database, tables in {
@@ -108,10 +108,10 @@ def test_catalog_has_the_tables_and_both_partitions(lake):
 
 
 def test_warehouse_holds_both_dates(lake):
-    from energy_datalake.local import warehouse
+    from energy_datalake.emulator import redshift
 
-    warehouse.start()
-    with warehouse.connect() as conn:
+    redshift.start()
+    with redshift.connect() as conn:
         days = [
             r[0] for r in conn.execute("SELECT delivery_date FROM energy.daily_energy_balance ORDER BY 1")
         ]
@@ -127,7 +127,7 @@ def _lake_contents(day: date) -> dict[str, list[tuple]]:
     import duckdb
 
     from energy_datalake import config, templates
-    from energy_datalake.local import warehouse
+    from energy_datalake.emulator import redshift
 
     lake_root = config.s3_root() / templates.load().lake_bucket
     partition = f"year={day:%Y}/month={day:%m}/day={day:%d}"
@@ -137,8 +137,8 @@ def _lake_contents(day: date) -> dict[str, list[tuple]]:
     ]:
         rows = duckdb.sql(f"SELECT * FROM read_parquet('{folder}/*.parquet') ORDER BY ALL").fetchall()
         contents[str(folder.relative_to(lake_root))] = rows
-    warehouse.start()
-    with warehouse.connect() as conn:
+    redshift.start()
+    with redshift.connect() as conn:
         tables = [
             r[0]
             for r in conn.execute(
@@ -154,8 +154,7 @@ def _lake_contents(day: date) -> dict[str, list[tuple]]:
 
 
 def test_rerunning_a_date_changes_nothing(lake):
-    from energy_datalake import runner
-    from energy_datalake.local import airflow_env
+    from energy_datalake import airflow_env, runner
 
     before = _lake_contents(SECOND)
     assert all(before.values())
@@ -168,7 +167,7 @@ def test_rerunning_a_date_changes_nothing(lake):
 
 
 def test_workgroup_grants_are_enforced(lake):
-    from energy_datalake.local.query import AccessDenied, QueryEngine
+    from energy_datalake.emulator.athena import AccessDenied, QueryEngine
 
     assert QueryEngine("reporting").execute("SELECT count(*) FROM curated.daily_energy_balance").rows == [
         (2,)
@@ -183,9 +182,9 @@ def test_workgroup_grants_are_enforced(lake):
 
 
 def test_a_failing_check_stops_the_run_before_the_warehouse(lake):
-    from energy_datalake import runner
+    from energy_datalake import airflow_env, runner
+    from energy_datalake.emulator import redshift
     from energy_datalake.generator import generate
-    from energy_datalake.local import airflow_env, warehouse
 
     third = SECOND + timedelta(days=1)
     generate(third.isoformat(), days=1, clients=CLIENTS, providers=PROVIDERS, seed=7, progress=None)
@@ -204,8 +203,8 @@ def test_a_failing_check_stops_the_run_before_the_warehouse(lake):
     assert states["load_redshift"] == "upstream_failed"
     assert "quality check(s) failed" in result.error and "offending" in result.error
     assert any("FAILED at task athena_checks" in line for line in lake.progress)
-    warehouse.start()
-    with warehouse.connect() as conn:
+    redshift.start()
+    with redshift.connect() as conn:
         loaded = conn.execute(
             "SELECT count(*) FROM energy.daily_energy_balance WHERE delivery_date = %s", (third,)
         ).fetchone()[0]
@@ -213,8 +212,7 @@ def test_a_failing_check_stops_the_run_before_the_warehouse(lake):
 
 
 def test_a_missing_export_times_out_naming_what_is_missing(lake):
-    from energy_datalake import runner
-    from energy_datalake.local import airflow_env
+    from energy_datalake import airflow_env, runner
 
     never_exported = SECOND + timedelta(days=10)
     env = airflow_env.airflow_environ()

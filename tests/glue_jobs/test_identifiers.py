@@ -1,5 +1,5 @@
-"""The identifier checks agree with python-stdnum on thousands of valid and corrupted values, in Python and
-as Spark column expressions."""
+"""The identifier checks agree with python-stdnum on thousands of valid and corrupted values, in Python (the
+generator's twin, ``ids``) and as the jobs' Spark column expressions (``spark_ids``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from stdnum.es import cups as std_cups
 from stdnum.es import nie as std_nie
 from stdnum.es import nif as std_nif
 
-from glue_jobs.lib import identifiers as ids
+from energy_datalake.generator import identifiers as ids
+from glue_jobs.lib import identifiers as spark_ids
 
 ALNUM = string.digits + string.ascii_uppercase
 
@@ -46,11 +47,15 @@ def std_spanish_tax_id_valid(s: str) -> bool:
 
 
 REFERENCES = {
-    "cups": (std_cups_valid, ids.is_valid_cups, ids.cups_is_valid),
-    "nif": (std_nif_valid, ids.is_valid_nif, ids.nif_is_valid),
-    "nie": (std_nie_valid, ids.is_valid_nie, ids.nie_is_valid),
-    "cif": (std_cif_valid, ids.is_valid_cif, ids.cif_is_valid),
-    "spanish_tax_id": (std_spanish_tax_id_valid, ids.is_valid_spanish_tax_id, ids.spanish_tax_id_is_valid),
+    "cups": (std_cups_valid, ids.is_valid_cups, spark_ids.cups_is_valid),
+    "nif": (std_nif_valid, ids.is_valid_nif, spark_ids.nif_is_valid),
+    "nie": (std_nie_valid, ids.is_valid_nie, spark_ids.nie_is_valid),
+    "cif": (std_cif_valid, ids.is_valid_cif, spark_ids.cif_is_valid),
+    "spanish_tax_id": (
+        std_spanish_tax_id_valid,
+        ids.is_valid_spanish_tax_id,
+        spark_ids.spanish_tax_id_is_valid,
+    ),
 }
 
 
@@ -156,7 +161,7 @@ def test_spark_expressions_agree_with_stdnum(spark, candidates, stdnum_verdicts,
     pq.write_table(pa.table({"value": pa.array([*candidates, None], pa.string())}), path)
     df = spark.read.parquet(str(path))
     checks = {name: expr(df.value).alias(name) for name, (_, _, expr) in REFERENCES.items()}
-    checks["provider_tax_id"] = ids.provider_tax_id_is_valid(df.value).alias("provider_tax_id")
+    checks["provider_tax_id"] = spark_ids.provider_tax_id_is_valid(df.value).alias("provider_tax_id")
     rows = df.select("value", *checks.values()).collect()
     assert len(rows) == len(candidates) + 1
     expected = {

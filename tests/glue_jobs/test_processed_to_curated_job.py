@@ -148,7 +148,7 @@ def test_a_malformed_run_date_is_refused_before_spark():
 
 @pytest.mark.slow
 def test_spark_submit_writes_the_five_tables(spark, zones):
-    from energy_datalake.local.spark import spark_env, spark_submit
+    from energy_datalake.emulator.spark import spark_env, spark_submit
 
     processed, curated = zones
     env = {

@@ -16,7 +16,7 @@ from test_raw_to_processed import (
 )
 
 from energy_datalake.config import GLUE_JOBS_DIR
-from energy_datalake.local.spark import spark_env, spark_submit
+from energy_datalake.emulator.spark import spark_env, spark_submit
 from glue_jobs.runtime import DETERMINISTIC_EXIT_CODE
 
 

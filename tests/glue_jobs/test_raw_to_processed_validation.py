@@ -23,7 +23,7 @@ def _verdicts(frame) -> dict:
     return {r[0]: (r["is_duplicate"], r["rule"]) for r in frame.collect()}
 
 
-def test_field_count_comes_first_then_the_contract_order():
+def test_field_count_comes_first_then_the_contract_order(spark):
     names = [c.rule for c in checks_for("transactions", RUN_DATE)]
     assert names[0] == "transactions.row.field_count"
     contract_order = [r.name for r in contract.rules_for("transactions") if r.name != names[0]]

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from energy_datalake.config import GLUE_JOBS_DIR
-from energy_datalake.local.spark import spark_env, spark_submit
-from energy_datalake.local.warehouse import Warehouse
+from energy_datalake.emulator.redshift import Warehouse
+from energy_datalake.emulator.spark import spark_env, spark_submit
 from glue_jobs.runtime import DETERMINISTIC_EXIT_CODE
 
 DAY = dt.date(2026, 3, 29)

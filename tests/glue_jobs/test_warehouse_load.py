@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from energy_datalake.local.warehouse import Warehouse
+from energy_datalake.emulator.redshift import Warehouse
 from glue_jobs.lib import warehouse as wh
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import sqlglot
 from pyspark.sql import types as T
 
 from energy_datalake import templates
-from energy_datalake.local.warehouse import Warehouse
+from energy_datalake.emulator.redshift import Warehouse
 from glue_jobs.lib import warehouse as wh
 
 RUN = wh.Run(

@@ -94,9 +94,8 @@ def main(checkout: Path, plugins: Path, dags: Path) -> dict:
     ours += [str(w.filename) for w in caught if inside(Path(w.filename).resolve(), dags)]
     dag = bag.dags.get(DAG_ID)
 
-    from energy_datalake import compat, config, templates
-    from energy_datalake.local import checks
-    from energy_datalake.targets import aws
+    from energy_datalake import checks, compat, config, templates
+    from energy_datalake.pipeline import aws
 
     runtime_failures = runtime_imports(Path(aws.__file__))
 

@@ -1,0 +1,186 @@
+"""``deploy_stacks`` on the local target: validate the templates, then provision what they declare.
+
+The CloudFormation templates stay the single source of truth: the lake folders, catalog databases,
+crawlers, Glue jobs (with their default arguments), Athena workgroups and Lake Formation grants provisioned
+here are read from them, and the warehouse schema is created in the embedded PostgreSQL. Like a change
+set without changes, a deploy whose templates, parameters and warehouse DDL hash to the last deployed
+value does nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from energy_datalake import config
+
+# What a deploy provisions from: a change in any of these is a change to deploy.
+WAREHOUSE_DDL = config.GLUE_JOBS_DIR / "lib" / "warehouse.py"
+LAKE_ZONES = ("raw", "processed", "curated")
+
+
+class TemplateValidationError(ValueError):
+    """cfn-lint found errors; the message lists them with file, line and rule."""
+
+
+@dataclass
+class DeployResult:
+    changed: bool
+    fingerprint: str
+    templates: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    provisioned: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """What the task returns (XCom): small and JSON-serialisable."""
+        return {
+            "changed": self.changed,
+            "fingerprint": self.fingerprint,
+            "warnings": len(self.warnings),
+            **{kind: len(items) for kind, items in self.provisioned.items()},
+        }
+
+
+def deploy_stacks(env: str | None = None, *, force: bool = False) -> DeployResult:
+    env = env or config.environment()
+    fingerprint = source_fingerprint(env)
+    state_file = deploy_dir() / "state.json"
+    if not force and _read_json(state_file).get(env, {}).get("fingerprint") == fingerprint:
+        print(f"deploy_stacks: nothing changed since the last deploy ({fingerprint[:12]}); no-op")
+        return DeployResult(changed=False, fingerprint=fingerprint)
+
+    templates = template_files()
+    warnings = validate_templates(templates)
+    for warning in warnings:
+        print(f"cfn-lint warning: {warning}")
+    provisioned = provision(env)
+    state = _read_json(state_file)
+    state[env] = {"fingerprint": fingerprint, "deployed_at": datetime.now(UTC).isoformat()}
+    _write_json(state_file, state)
+    print(
+        f"deploy_stacks: validated {len(templates)} template(s); provisioned "
+        + ", ".join(f"{len(items)} {kind}" for kind, items in provisioned.items())
+    )
+    return DeployResult(True, fingerprint, [str(t) for t in templates], warnings, provisioned)
+
+
+def deploy_dir() -> Path:
+    return config.home() / "deploy"
+
+
+def template_files() -> list[Path]:
+    from energy_datalake.templates import template_paths
+
+    return list(template_paths(config.CLOUDFORMATION_DIR))
+
+
+def parameter_files() -> list[Path]:
+    return sorted((config.CLOUDFORMATION_DIR / "parameters").glob("*.json"))
+
+
+def source_fingerprint(env: str) -> str:
+    digest = hashlib.sha256(env.encode())
+    for path in [*template_files(), *parameter_files(), WAREHOUSE_DDL]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()
+
+
+def validate_templates(paths: list[Path]) -> list[str]:
+    """cfn-lint (as a library) over each template; raise on errors, return warnings."""
+    from cfnlint.api import ManualArgs, lint
+
+    errors, warnings = [], []
+    for path in paths:
+        for match in lint(path.read_text(), config=ManualArgs(regions=lint_regions())):
+            line = f"{path.name}:{match.linenumber} {match.rule.id} {match.message}"
+            severity = match.rule.severity.lower()
+            if severity == "error":
+                errors.append(line)
+            elif severity == "warning":
+                warnings.append(line)
+    if errors:
+        raise TemplateValidationError(
+            f"cfn-lint found {len(errors)} error(s) in the templates:\n" + "\n".join(errors)
+        )
+    return warnings
+
+
+def lint_regions() -> list[str]:
+    """The regions of the project's .cfnlintrc.yaml, so the deploy lints like `cfn-lint` in CI."""
+    import yaml
+
+    rc = config.REPO_ROOT / ".cfnlintrc.yaml"
+    regions = (yaml.safe_load(rc.read_text()) or {}).get("regions") if rc.exists() else None
+    return list(regions or ["us-east-1"])
+
+
+def provision(env: str) -> dict[str, list]:
+    """Create the local equivalents of the templates' resources; every step is idempotent."""
+    from energy_datalake import templates
+    from energy_datalake.emulator.glue_catalog import Catalog
+    from energy_datalake.emulator.redshift import Warehouse
+
+    declared = templates.load(env)
+    folders = lake_folders(declared)
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog()
+    for name, database in declared.databases.items():
+        catalog.create_database(name, database.get("Description", ""), database.get("LocationUri"))
+    control_plane = {
+        "crawlers": _plain(declared.crawlers),
+        "jobs": _plain(declared.jobs),
+        "workgroups": _plain(declared.workgroups),
+        "grants": _plain(declared.grants),
+    }
+    for kind, resources in control_plane.items():
+        _write_json(deploy_dir() / f"{kind}.json", resources)
+    warehouse = Warehouse()
+    warehouse.start()
+    warehouse.ensure_schema()
+    return {
+        "folders": [str(f) for f in folders],
+        "databases": sorted(declared.databases),
+        **{kind: list(resources) for kind, resources in control_plane.items()},
+        "warehouse schemas": [declared.warehouse.get("schema", "energy")],
+    }
+
+
+def lake_folders(declared) -> list[Path]:
+    """A folder per bucket, one per zone of the lake bucket, and each database's location."""
+    folders = {config.s3_root() / bucket for bucket in declared.buckets.values()}
+    folders |= {config.s3_root() / declared.lake_bucket / zone for zone in LAKE_ZONES}
+    folders |= {
+        config.local_path(d["LocationUri"]) for d in declared.databases.values() if d.get("LocationUri")
+    }
+    return sorted(folders)
+
+
+def _plain(value):
+    """Dataclasses, tuples and mappings as JSON-ready data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_json(path: Path, value) -> None:
+    # Write then rename: a deploy killed mid-write never leaves a truncated state file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        json.dump(value, tmp, indent=2, sort_keys=True, default=str)
+    os.replace(tmp.name, path)

@@ -1,0 +1,164 @@
+"""Start a Glue script the way Glue starts it: ``spark-submit <script> --JOB_NAME <name> --arg value ...``.
+
+The job's definition (name, script, default arguments) comes from the templates; the run adds its own
+arguments, which win over the defaults as they do on Glue. S3 URIs become the local folders that stand for
+them. The folder holding ``glue_jobs/`` goes on ``PYTHONPATH``, as ``--extra-py-files`` puts ``glue_jobs.zip``
+on Glue's, so a script always imports the ``glue_jobs`` it sits in. The script's output streams line by line
+into the caller's log (the Airflow task log).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import deque
+from collections.abc import Callable, Mapping
+
+from energy_datalake import config
+from energy_datalake.emulator import spark
+from glue_jobs.runtime import DETERMINISTIC_EXIT_CODE, DeterministicJobFailure
+
+TAIL_LINES = 40
+_DETERMINISTIC_PREFIX = f"{DeterministicJobFailure.__name__}: "
+
+# Spark logs every stage at INFO; the task log should show the job's own output and Spark's warnings.
+LOG4J2_PROPERTIES = """\
+rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
+logger.parquet.name = org.apache.parquet
+logger.parquet.level = error
+"""
+
+
+# A local job lives a minute on a couple of cores: the C2 JIT compiler and the parallel GC's threads compete
+# with Spark's task threads and never pay back. C1 only and the serial GC made raw-to-processed about a third
+# faster on a 2-core machine (64.7 s -> 41.1 s on the default sample).
+DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+class GlueJobFailed(RuntimeError):
+    """The script exited non-zero; the message carries the last lines of its output."""
+
+
+class GlueJobDeterministicFailure(GlueJobFailed):
+    """The script raised a DeterministicJobFailure (exit code ``DETERMINISTIC_EXIT_CODE``): running it again
+    on the same inputs gives the same failure, so the task should fail without retries."""
+
+
+def find_job(script: str, env: str | None = None):
+    """The job of the templates whose script is ``glue_jobs/<script>.py``."""
+    from energy_datalake import templates
+
+    jobs = templates.load(env).jobs.values()
+    matches = [job for job in jobs if job.script_location.rsplit("/", 1)[-1] == f"{script}.py"]
+    if len(matches) != 1:
+        raise LookupError(f"expected one Glue job running {script}.py in the templates, found {len(matches)}")
+    return matches[0]
+
+
+def local_arguments(arguments: Mapping[str, str]) -> dict[str, str]:
+    """Job arguments with every ``s3://`` value replaced by its local folder."""
+    return {
+        name: str(config.local_path(value)) if value.startswith("s3://") else value
+        for name, value in arguments.items()
+    }
+
+
+def job_command(job, run_arguments: Mapping[str, str]) -> list[str]:
+    arguments = local_arguments({**job.default_arguments, **run_arguments})
+    command = [
+        spark.spark_submit(),
+        "--master",
+        spark_master(),
+        "--driver-memory",
+        driver_memory(),
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        f"spark.driver.extraJavaOptions={DRIVER_JAVA_OPTIONS}",
+        str(config.GLUE_JOBS_DIR / f"{script_name(job)}.py"),
+        "--JOB_NAME",
+        job.name,
+    ]
+    for name, value in arguments.items():
+        command += [name, value]
+    return command
+
+
+def script_name(job) -> str:
+    return job.script_location.rsplit("/", 1)[-1].removesuffix(".py")
+
+
+def spark_master() -> str:
+    return os.environ.get("DATALAKE_SPARK_MASTER", f"local[{os.cpu_count() or 2}]")
+
+
+def driver_memory() -> str:
+    """A quarter of the machine's memory, between 1 and 2 GiB: Airflow, DuckDB and PostgreSQL need room too."""
+    if "DATALAKE_SPARK_DRIVER_MEMORY" in os.environ:
+        return os.environ["DATALAKE_SPARK_DRIVER_MEMORY"]
+    total_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    return f"{min(2048, max(1024, total_mib // 4))}m"
+
+
+def job_environment() -> dict[str, str]:
+    env = spark.spark_env()
+    conf_dir = config.home() / "spark-conf"
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    properties = conf_dir / "log4j2.properties"
+    if not properties.exists() or properties.read_text() != LOG4J2_PROPERTIES:
+        properties.write_text(LOG4J2_PROPERTIES)
+    env["SPARK_CONF_DIR"] = str(conf_dir)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(config.GLUE_JOBS_DIR.parent), env.get("PYTHONPATH", "")) if p
+    )
+    # runtime.start_job builds its session from these, so they must agree with spark-submit's flags.
+    env["DATALAKE_SPARK_MASTER"] = spark_master()
+    env["DATALAKE_SPARK_DRIVER_MEMORY"] = driver_memory()
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_job(
+    script: str,
+    run_arguments: Mapping[str, str],
+    *,
+    echo: Callable[[str], None] | None = None,
+    env: str | None = None,
+) -> list[str]:
+    """Run ``glue_jobs/<script>.py`` as its Glue job; return the command. Raises GlueJobFailed on failure."""
+    job = find_job(script, env)
+    command = job_command(job, run_arguments)
+    echo = echo or print
+    echo(f"glue job {job.name}: {' '.join(command)}")
+    stream(command, f"glue job {job.name} ({script}.py)", echo, job_environment())
+    return command
+
+
+def stream(
+    command: list[str], what: str, echo: Callable[[str], None], env: dict[str, str] | None = None
+) -> None:
+    """Run ``command``, echoing its output line by line; on failure raise with the output's last lines
+    (GlueJobDeterministicFailure for the exit code ``DETERMINISTIC_EXIT_CODE``)."""
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=config.home()
+    ) as process:
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            tail.append(line)
+            echo(line)
+    if process.returncode == DETERMINISTIC_EXIT_CODE:
+        # runtime.run_script printed the reason as one line: lead with it.
+        reason = next((line for line in reversed(tail) if line.startswith(_DETERMINISTIC_PREFIX)), "")
+        raise GlueJobDeterministicFailure(
+            f"{what} failed in a way no retry can fix (exit code {process.returncode}): {reason}; "
+            "last lines:\n" + "\n".join(tail)
+        )
+    if process.returncode != 0:
+        raise GlueJobFailed(f"{what} exited with code {process.returncode}; last lines:\n" + "\n".join(tail))

@@ -1,0 +1,176 @@
+"""The local target: every step on the embedded engines, with real work in each.
+
+Only Airflow objects are built here at parse time; the engines (cfn-lint, Spark, DuckDB, PostgreSQL) are
+imported inside the task callables, so parsing the DAG stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+from airflow.sdk import BaseSensorOperator, task
+
+from energy_datalake import config
+from energy_datalake.compat import AirflowFailException, AirflowSensorTimeout
+from energy_datalake.pipeline import ENTITIES, RUN_DATE, outlets
+from glue_jobs.lib.contract import partition_path
+
+# A day's export normally lands within hours; tests shorten both to see the timeout quickly.
+EXPORT_TIMEOUT_SECONDS = float(os.environ.get("DATALAKE_EXPORT_TIMEOUT_SECONDS", 6 * 3600))
+EXPORT_POKE_SECONDS = float(os.environ.get("DATALAKE_EXPORT_POKE_SECONDS", 60))
+
+
+def deploy_stacks():
+    @task(task_id="deploy_stacks")
+    def deploy() -> dict:
+        from energy_datalake.emulator.cloudformation import deploy_stacks as deploy_locally
+
+        return deploy_locally().summary()
+
+    return deploy()
+
+
+class ExportsSensor(BaseSensorOperator):
+    """Waits for the ``_SUCCESS`` marker of every entity's export of the run date in the local raw zone."""
+
+    template_fields = ("run_date",)
+
+    def __init__(self, *, run_date: str, **kwargs):
+        super().__init__(**kwargs)
+        self.run_date = run_date
+
+    def missing(self) -> list[str]:
+        return [
+            str(marker)
+            for marker in success_markers(date.fromisoformat(self.run_date))
+            if not marker.exists()
+        ]
+
+    def poke(self, context) -> bool:
+        missing = self.missing()
+        if missing:
+            self.log.info("waiting for %d export(s): %s", len(missing), ", ".join(missing))
+        return not missing
+
+    def execute(self, context):
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout as timeout:
+            raise AirflowSensorTimeout(
+                f"exports of {self.run_date} not complete after {self.timeout:.0f} s; "
+                f"missing: {', '.join(self.missing())}"
+            ) from timeout
+
+
+def success_markers(run_date: date) -> list[Path]:
+    from energy_datalake import templates
+
+    raw = config.local_path(f"s3://{templates.load().lake_bucket}/raw")
+    partition = partition_path(run_date.isoformat())
+    return [raw / entity / partition / "_SUCCESS" for entity in ENTITIES]
+
+
+def wait_for_exports():
+    return ExportsSensor(
+        task_id="wait_for_exports",
+        run_date=RUN_DATE,
+        mode="reschedule",
+        poke_interval=EXPORT_POKE_SECONDS,
+        timeout=EXPORT_TIMEOUT_SECONDS,
+    )
+
+
+def crawl_raw():
+    @task(task_id="crawl_raw")
+    def crawl() -> list[str]:
+        from energy_datalake import templates
+        from energy_datalake.emulator.glue_crawler import run_crawler
+
+        names = sorted(n for n, c in templates.load().crawlers.items() if c.database == "raw")
+        if not names:
+            raise LookupError("the templates declare no crawler for the raw database")
+        return [_report(run_crawler(name)) for name in names]
+
+    return crawl()
+
+
+def refresh_catalog():
+    @task(task_id="refresh_catalog")
+    def refresh() -> list[str]:
+        from energy_datalake.emulator.glue_crawler import refresh_catalog as crawl_processed_and_curated
+
+        return [_report(summary) for summary in crawl_processed_and_curated()]
+
+    return refresh()
+
+
+def _report(summary) -> str:
+    print(summary)
+    return summary.crawler
+
+
+def _glue_job(step: str, script: str):
+    @task(task_id=step, outlets=outlets(step))
+    def run(run_date: str) -> None:
+        _run_glue_job(script, {"--run_date": run_date})
+
+    return run(run_date=RUN_DATE)
+
+
+def _run_glue_job(script: str, arguments: dict[str, str]) -> None:
+    from energy_datalake.emulator.glue_etl import GlueJobDeterministicFailure, run_job
+
+    try:
+        run_job(script, arguments)
+    except GlueJobDeterministicFailure as failure:
+        # The quarantine threshold or a bad argument: the same inputs would fail the same way again.
+        raise AirflowFailException(str(failure)) from failure
+
+
+def raw_to_processed():
+    return _glue_job("raw_to_processed", "raw_to_processed")
+
+
+def processed_to_curated():
+    return _glue_job("processed_to_curated", "processed_to_curated")
+
+
+def athena_checks():
+    @task(task_id="athena_checks")
+    def check(run_date: str) -> int:
+        from energy_datalake.checks import CheckFailed, run_checks
+
+        try:
+            results = run_checks(run_date)
+        except CheckFailed as failure:
+            # The checks read immutable partitions: a retry would fail the same way, so fail at once.
+            raise AirflowFailException(str(failure)) from failure
+        for result in results:
+            print(result)
+        return len(results)
+
+    return check(run_date=RUN_DATE)
+
+
+def load_redshift():
+    @task(task_id="load_redshift")
+    def load(run_date: str) -> None:
+        from energy_datalake import templates
+        from energy_datalake.compat import AirflowSkipException
+        from energy_datalake.emulator import redshift
+        from energy_datalake.emulator.glue_etl import find_job
+
+        try:
+            find_job("curated_to_redshift")
+        except LookupError:
+            # The same outcome as on AWS, where the etl stack then declares no curated-to-redshift job.
+            raise AirflowSkipException(
+                f"the warehouse is disabled (WarehouseEnabled={templates.load().parameters.get('WarehouseEnabled')}"
+                f" in the {config.environment()} parameters): nothing to load"
+            ) from None
+        # The embedded server keeps running for the next runs; `datalake run` stops it at the end.
+        _run_glue_job("curated_to_redshift", {"--run_date": run_date, "--warehouse_url": redshift.start()})
+
+    return load(run_date=RUN_DATE)

@@ -1,0 +1,87 @@
+"""deploy_stacks on the local target: templates validated, their resources provisioned, a no-op when unchanged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from energy_datalake import config, templates
+from energy_datalake.emulator import cloudformation
+
+BAD_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Lake:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketNam: typo-in-the-property-name
+"""
+
+
+@pytest.fixture
+def templates_dir(tmp_path, monkeypatch):
+    """A private copy of cloudformation/ so a test can change a template or a parameter."""
+    copy = tmp_path / "cloudformation"
+    shutil.copytree(config.CLOUDFORMATION_DIR, copy)
+    monkeypatch.setattr(config, "CLOUDFORMATION_DIR", copy)
+    return copy
+
+
+def test_fingerprint_follows_templates_parameters_and_environment(templates_dir):
+    first = cloudformation.source_fingerprint("dev")
+    assert cloudformation.source_fingerprint("dev") == first
+    assert cloudformation.source_fingerprint("prod") != first
+    params = templates_dir / "parameters" / "dev.json"
+    params.write_text(params.read_text() + "\n")
+    assert cloudformation.source_fingerprint("dev") != first
+
+
+def test_an_invalid_template_is_refused_naming_file_line_and_rule(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(BAD_TEMPLATE)
+    with pytest.raises(cloudformation.TemplateValidationError, match=r"broken.yaml:\d+ E\d+ .*BucketNam"):
+        cloudformation.validate_templates([bad])
+
+
+@pytest.mark.slow
+def test_deploy_provisions_what_the_templates_declare_then_is_a_no_op(datalake_home):
+    from energy_datalake.emulator.glue_catalog import Catalog
+    from energy_datalake.emulator.redshift import Warehouse
+
+    declared = templates.load()
+    try:
+        first = cloudformation.deploy_stacks()
+        assert first.changed
+        for bucket in declared.buckets.values():
+            assert (datalake_home / "s3" / bucket).is_dir()
+        for zone in ("raw", "processed", "curated"):
+            assert (datalake_home / "s3" / declared.lake_bucket / zone).is_dir()
+        assert {d["Name"] for d in Catalog().get_databases()} == set(declared.databases)
+        jobs = json.loads((datalake_home / "deploy" / "jobs.json").read_text())
+        assert (
+            jobs["raw-to-processed"]["default_arguments"]
+            == declared.jobs["raw-to-processed"].default_arguments
+        )
+        assert set(json.loads((datalake_home / "deploy" / "crawlers.json").read_text())) == set(
+            declared.crawlers
+        )
+        workgroups = json.loads((datalake_home / "deploy" / "workgroups.json").read_text())
+        assert set(workgroups) == set(declared.workgroups)
+        # The quality gate's workgroup and grants, as the orchestration stack declares them.
+        assert workgroups[templates.QUALITY_GATE]["principal"] == templates.QUALITY_GATE
+        grants = json.loads((datalake_home / "deploy" / "grants.json").read_text())
+        assert len(grants) == len(declared.grants)
+        gate = {g["table"]: g for g in grants if g["principal"] == templates.QUALITY_GATE}
+        assert gate["quarantine"]["excluded_columns"] == ["raw_record"]
+        assert set(gate["clients"]["excluded_columns"]) == {"tax_id", "full_name", "email"}
+        with Warehouse().connect() as conn:
+            schemas = [r[0] for r in conn.execute("SELECT schema_name FROM information_schema.schemata")]
+        assert "energy" in schemas
+
+        second = cloudformation.deploy_stacks()
+        assert not second.changed and second.fingerprint == first.fingerprint
+        assert cloudformation.deploy_stacks(force=True).changed
+    finally:
+        Warehouse().stop()
