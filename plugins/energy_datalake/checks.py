@@ -1,4 +1,4 @@
-"""The quality gate (docs/architecture.md: quality gate): the Athena checks of ``sql/checks/*.sql`` for one run date.
+"""The quality gate (docs/design.md §5): the Athena checks of ``sql/checks/*.sql`` for one run date.
 
 Each file is one Athena (Trino) SQL query, written once for both targets, returning rows of
 ``check_name, table_name, failures`` (0 = pass). The run date goes in through ``{{ year }}``, ``{{ month }}``,
@@ -9,10 +9,10 @@ The set of check files is fixed (``EXPECTED_QUERIES``): a gate that finds fewer 
 left ``sql/checks`` behind) or more fails instead of passing with what it found. A query that errs, returns
 no row or a null count fails its check.
 
-Locally the checks run on the local Athena engine as the quality gate (workgroup ``quality-gate``, with its
-Lake Formation grants from the templates); the results are written to
-``$DATALAKE_HOME/checks/<run_date>.json`` (read by ``datalake status``), and any failure raises
-``CheckFailed`` naming every failing check, its table and its count.
+Both targets run the checks as the quality gate (workgroup ``quality-gate``, with its Lake Formation grants
+from the templates) and turn each query's rows into ``CheckResult``s here; any failure raises ``CheckFailed``
+naming every failing check, its table and its count. The local target also writes the results to
+``$DATALAKE_HOME/checks/<run_date>.json`` (read by ``datalake status``): ``pipeline.local.run_checks``.
 """
 
 from __future__ import annotations
@@ -133,33 +133,6 @@ def results_of(query: str, rows: list[tuple], bytes_scanned: int) -> list[CheckR
 
 def query_error(query: str, error: Exception) -> CheckResult:
     return CheckResult(query, "-", 0, 0, passed=False, query=query, error=str(error))
-
-
-def run_checks(
-    run_date: str, env: str | None = None, engine=None, directory: Path = CHECKS_DIR
-) -> list[CheckResult]:
-    """Run every check for ``run_date`` as the quality gate; write the results; raise if any failed."""
-    from energy_datalake.emulator.athena import (
-        AccessDenied,
-        BytesScannedCutoffExceeded,
-        QueryEngine,
-        QueryError,
-    )
-
-    engine = engine or QueryEngine(QUALITY_GATE_WORKGROUP, env)
-    results: list[CheckResult] = []
-    for query, sql in rendered_checks(run_date, directory).items():
-        try:
-            result = engine.execute(sql)
-        except (QueryError, AccessDenied, BytesScannedCutoffExceeded) as e:
-            results.append(query_error(query, e))
-            continue
-        results += results_of(query, result.rows, result.bytes_scanned)
-    write_results(run_date, results)
-    failed = [r for r in results if not r.passed]
-    if failed:
-        raise CheckFailed(run_date, failed)
-    return results
 
 
 def results_path(run_date: str) -> Path:

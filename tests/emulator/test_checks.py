@@ -14,6 +14,7 @@ import pytest
 
 from energy_datalake import checks, templates
 from energy_datalake.emulator.glue_crawler import run_crawler
+from energy_datalake.pipeline.local import run_checks
 
 RUN_DATE = "2026-03-29"
 PARTITION = "year=2026/month=03/day=29"
@@ -314,7 +315,7 @@ def test_every_check_file_renders_to_one_athena_query():
 def test_a_consistent_lake_passes_every_check_and_the_results_are_written(datalake_home):
     build_lake(datalake_home, RAW, ROWS)
 
-    results = checks.run_checks(RUN_DATE)
+    results = run_checks(RUN_DATE)
 
     assert failures_of(results) == {}
     tables = {r.table for r in results}
@@ -405,7 +406,7 @@ def test_a_lake_broken_for_a_check_fails_it_naming_check_table_and_count(datalak
     build_lake(datalake_home, raw, rows)
 
     with pytest.raises(checks.CheckFailed) as failed:
-        checks.run_checks(RUN_DATE)
+        run_checks(RUN_DATE)
 
     assert failures_of(failed.value.failed) == expected
     for (name, table), count in expected.items():
@@ -419,7 +420,7 @@ def test_a_check_that_cannot_run_fails_the_gate_with_the_reason(datalake_home):
     build_lake(datalake_home, RAW, rows)
 
     with pytest.raises(checks.CheckFailed, match="curated.hourly_price_curve does not exist"):
-        checks.run_checks(RUN_DATE)
+        run_checks(RUN_DATE)
 
 
 def test_a_day_without_quarantined_rows_reconciles_through_the_declared_empty_quarantine(datalake_home):
@@ -428,7 +429,7 @@ def test_a_day_without_quarantined_rows_reconciles_through_the_declared_empty_qu
     rows["processed/load_manifest"][1].update(rows_read=3, rows_quarantined=0)
     build_lake(datalake_home, raw, rows)
 
-    assert failures_of(checks.run_checks(RUN_DATE)) == {}
+    assert failures_of(run_checks(RUN_DATE)) == {}
 
 
 def test_the_gate_refuses_a_checks_folder_that_is_not_its_own(tmp_path):

@@ -140,7 +140,7 @@ def processed_to_curated():
 def athena_checks():
     @task(task_id="athena_checks")
     def check(run_date: str) -> int:
-        from energy_datalake.checks import CheckFailed, run_checks
+        from energy_datalake.checks import CheckFailed
 
         try:
             results = run_checks(run_date)
@@ -152,6 +152,32 @@ def athena_checks():
         return len(results)
 
     return check(run_date=RUN_DATE)
+
+
+def run_checks(run_date: str, env: str | None = None, engine=None, directory: Path | None = None) -> list:
+    """The quality gate on the local Athena engine as ``quality-gate``; the results written; raise if any failed."""
+    from energy_datalake import checks
+    from energy_datalake.emulator.athena import (
+        AccessDenied,
+        BytesScannedCutoffExceeded,
+        QueryEngine,
+        QueryError,
+    )
+
+    engine = engine or QueryEngine(checks.QUALITY_GATE_WORKGROUP, env)
+    results = []
+    for query, sql in checks.rendered_checks(run_date, directory or checks.CHECKS_DIR).items():
+        try:
+            outcome = engine.execute(sql)
+        except (QueryError, AccessDenied, BytesScannedCutoffExceeded) as error:
+            results.append(checks.query_error(query, error))
+            continue
+        results += checks.results_of(query, outcome.rows, outcome.bytes_scanned)
+    checks.write_results(run_date, results)
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise checks.CheckFailed(run_date, failed)
+    return results
 
 
 def load_redshift():
