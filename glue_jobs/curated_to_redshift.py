@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from glue_jobs import runtime
 from glue_jobs.lib import warehouse
 from glue_jobs.lib.processed_writer import partition_uri
+from glue_jobs.warehouse_writers import GlueRedshiftWriter, PostgresWriter
 
 JOB_NAME = "curated-to-redshift"
 REQUIRED = ("JOB_NAME", "run_date", "curated_path", "processed_path")
@@ -69,61 +70,13 @@ def arguments(argv: Sequence[str]) -> Arguments:
     )
 
 
-class GlueRedshiftWriter:
-    """Redshift through the job's Glue connection: staging table filled by the connector, SQL in actions."""
-
-    def __init__(self, glue_context, connection_name: str, redshift_tmp_dir: str, database: str):
-        self.glue_context = glue_context
-        self.connection_name = connection_name
-        self.redshift_tmp_dir = redshift_tmp_dir
-        self.database = database
-
-    def staging_name(self, table: str) -> str:
-        return f"{warehouse.SCHEMA}.stg_{table}"
-
-    def schema_exists(self) -> bool:
-        return bool(self._query(warehouse.schema_exists_sql()))
-
-    def existing_columns(self, table: str) -> set[str]:
-        return {
-            r[0]
-            for r in self._query(
-                "SELECT column_name FROM information_schema.columns "
-                f"WHERE table_schema = '{warehouse.SCHEMA}' AND table_name = '{table}'"
-            )
-        }
-
-    def _query(self, query: str) -> list:
-        jdbc = self.glue_context.extract_jdbc_conf(self.connection_name)
-        # extract_jdbc_conf's "url" stops before the database name ("fullUrl" carries the connection's).
-        return (
-            self.glue_context.spark_session.read.format("jdbc")
-            .option("url", f"{jdbc['url']}/{self.database}")
-            .option("user", jdbc["user"])
-            .option("password", jdbc["password"])
-            .option("query", query)
-            .load()
-            .collect()
-        )
-
-    def load(self, plan: warehouse.LoadPlan, rows) -> None:
-        from awsglue.dynamicframe import DynamicFrame
-
-        self.glue_context.write_dynamic_frame.from_jdbc_conf(
-            frame=DynamicFrame.fromDF(rows, self.glue_context, plan.table),
-            catalog_connection=self.connection_name,
-            connection_options=warehouse.glue_connection_options(plan, self.database),
-            redshift_tmp_dir=self.redshift_tmp_dir,
-        )
-
-
 def main(argv: Sequence[str]) -> None:
     args = arguments(argv)
     run = warehouse.Run(run_id=args.run_id, run_date=args.run_date, loaded_at=dt.datetime.now(dt.UTC))
     job = runtime.start_job(args.options, JOB_NAME)
     try:
         if args.warehouse_url:
-            writer = warehouse.PostgresWriter(args.warehouse_url)
+            writer = PostgresWriter(args.warehouse_url)
         else:
             writer = GlueRedshiftWriter(
                 job.glue_context, args.connection_name, args.redshift_tmp_dir, args.database

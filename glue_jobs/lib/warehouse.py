@@ -1,8 +1,8 @@
 """The warehouse load of docs/architecture.md (warehouse): schema DDL, staging, the MERGE SQL, dim_client history, load audit.
 
-Pure: it builds SQL strings and DataFrames. The only I/O goes through an explicit writer object; the local
-one (``PostgresWriter``, psycopg + COPY into a TEMP staging table) lives here, the Glue one (JDBC connection
-with ``preactions`` / ``postactions``) in the entry script, because it needs awsglue.
+Pure: it builds SQL strings and DataFrames. The only I/O goes through an explicit writer object
+(``glue_jobs/warehouse_writers.py``: psycopg + COPY into a TEMP staging table locally, the Glue JDBC
+connection with ``preactions`` / ``postactions`` on Glue).
 
 The SQL is written once for PostgreSQL (>= 15) and Amazon Redshift, so it keeps to what both accept:
 Redshift's MERGE has no target alias, no ``WHEN MATCHED AND <condition>`` and no RETURNING, and Redshift has
@@ -442,10 +442,10 @@ def _date(value: dt.date) -> str:
 
 
 def _timestamp(value: dt.datetime) -> str:
-    return f"CAST('{_utc_naive(value).isoformat(sep=' ')}' AS TIMESTAMP)"
+    return f"CAST('{utc_naive(value).isoformat(sep=' ')}' AS TIMESTAMP)"
 
 
-def _utc_naive(value: dt.datetime) -> dt.datetime:
+def utc_naive(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
@@ -555,50 +555,3 @@ def glue_connection_options(plan: LoadPlan, database: str) -> dict[str, str]:
         "preactions": ";".join(preactions) + ";",
         "postactions": ";".join(postactions) + ";",
     }
-
-
-class PostgresWriter:
-    """The local writer: COPY into a TEMP staging table, then the plan, all in one transaction."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def staging_name(self, table: str) -> str:
-        return f"stg_{table}"
-
-    def schema_exists(self) -> bool:
-        import psycopg
-
-        with psycopg.connect(self.url) as conn:
-            return conn.execute(schema_exists_sql()).fetchone() is not None
-
-    def existing_columns(self, table: str) -> set[str]:
-        import psycopg
-
-        with psycopg.connect(self.url) as conn:
-            rows = conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-                (SCHEMA, table),
-            ).fetchall()
-        return {r[0] for r in rows}
-
-    def load(self, plan: LoadPlan, rows: DataFrame) -> LoadResult:
-        import psycopg
-
-        names = [c.name for c in plan.columns]
-        # Spark renders every value as text in the session time zone (UTC): no Python-side conversion.
-        text_rows = rows.select(*(F.col(n).cast("string").alias(n) for n in names)).collect()
-        with psycopg.connect(self.url) as conn, conn.transaction():
-            for statement in (*plan.ddl, plan.staging_ddl(temporary=True)):
-                conn.execute(statement)
-            with conn.cursor().copy(f"COPY {plan.staging} ({', '.join(names)}) FROM STDIN") as copy:
-                for row in text_rows:
-                    copy.write_row(tuple(row))
-            for statement in plan.statements:
-                conn.execute(statement)
-            counts = conn.execute(
-                f"SELECT rows_staged, rows_inserted, rows_updated, rows_deleted FROM {SCHEMA}.{LOAD_AUDIT} "
-                "WHERE run_id = %s AND run_date = %s AND table_name = %s AND loaded_at = %s",
-                (plan.run.run_id, plan.run.run_date, plan.table, _utc_naive(plan.run.loaded_at)),
-            ).fetchone()
-        return LoadResult(plan.table, *counts)

@@ -15,6 +15,7 @@ import pytest
 
 from energy_datalake.emulator.redshift import Warehouse
 from glue_jobs.lib import warehouse as wh
+from glue_jobs.warehouse_writers import PostgresWriter
 
 REPO = Path(__file__).resolve().parents[2]
 DAY1 = dt.date(2026, 3, 28)
@@ -95,7 +96,7 @@ SALES = [
 def load_sales(spark, url, rows, run):
     table = "daily_sales_by_segment"
     frame = wh.fact_rows(table, sales(spark, rows))
-    return wh.load_table(wh.PostgresWriter(url), run, table, frame, wh.FACT_KEYS[table])
+    return wh.load_table(PostgresWriter(url), run, table, frame, wh.FACT_KEYS[table])
 
 
 def test_first_load_inserts_and_a_rerun_changes_nothing(spark, url):
@@ -162,7 +163,7 @@ def test_a_new_day_inserts_beside_the_previous_one(spark, url):
 
 def test_a_new_kpi_column_is_added_to_the_table(spark, url):
     table = "daily_energy_balance"
-    writer = wh.PostgresWriter(url)
+    writer = PostgresWriter(url)
     before = spark.createDataFrame(
         [(DAY2, Decimal("10.000"))], "delivery_date date, purchased_kwh decimal(18,3)"
     )
@@ -185,7 +186,7 @@ def test_timestamps_keep_their_utc_instant(spark, url):
         "UNION ALL SELECT TIMESTAMP '2026-03-29 00:00:00', 2"
     )
 
-    wh.load_table(wh.PostgresWriter(url), run_of(DAY2), table, frame, wh.FACT_KEYS[table])
+    wh.load_table(PostgresWriter(url), run_of(DAY2), table, frame, wh.FACT_KEYS[table])
 
     assert contents(url, table) == [
         (dt.datetime(2026, 3, 28, 23, 0), 1),
@@ -228,7 +229,7 @@ def client(client_id, tariff="2.0TD", power="4.600", province="28", segment="RES
 
 def load_clients(spark, url, day, rows, run_id="run-1"):
     return wh.load_dim_client(
-        wh.PostgresWriter(url), run_of(day, run_id), spark.createDataFrame(rows, CLIENT_SCHEMA)
+        PostgresWriter(url), run_of(day, run_id), spark.createDataFrame(rows, CLIENT_SCHEMA)
     )
 
 
@@ -320,7 +321,7 @@ PROVIDER_SCHEMA = (
 
 
 def test_dim_provider_is_upserted(spark, url):
-    writer = wh.PostgresWriter(url)
+    writer = PostgresWriter(url)
     updated_at = dt.datetime(2026, 3, 1, 8, 0)
     day1 = [("P01", "Solar SA", "A58818501", "GENERATOR", "SOLAR", "ES", True, updated_at, "p.csv")]
     day2 = [("P01", "Solar SA", "A58818501", "GENERATOR", "SOLAR", "ES", False, updated_at, "p.csv")]
@@ -368,7 +369,7 @@ def test_the_load_runs_with_only_the_documented_etl_loader_grants(spark, bare_ur
             conn.execute(statement)
     try:
         loader_url = bare_url.replace("postgresql://postgres@", "postgresql://etl_loader:loader-secret@")
-        writer = wh.PostgresWriter(loader_url)
+        writer = PostgresWriter(loader_url)
         providers = [
             ("P01", "Solar SA", "A58818501", "GENERATOR", "SOLAR", "ES", True, dt.datetime(2026, 3, 1), "p")
         ]
@@ -401,7 +402,7 @@ def test_the_load_runs_with_only_the_documented_etl_loader_grants(spark, bare_ur
 def test_a_missing_schema_stops_the_load_naming_it_and_the_set_up_sql(spark, bare_url):
     with pytest.raises(wh.SchemaMissing) as missing:
         wh.load_all(
-            wh.PostgresWriter(bare_url),
+            PostgresWriter(bare_url),
             run_of(DAY2),
             {"daily_sales_by_segment": sales(spark, SALES)},
             spark.createDataFrame([client("C01")], CLIENT_SCHEMA),

@@ -66,8 +66,10 @@ def build(directory: Path | None = None) -> GlueCode:
 
 
 def library_files(directory: Path) -> list[Path]:
-    """``__init__.py``, ``runtime.py`` and ``lib/**/*.py`` of the package, tests and caches left out."""
-    files = [directory / "__init__.py", directory / "runtime.py", *(directory / "lib").rglob("*.py")]
+    """The package's modules but the entry scripts, and ``lib/**/*.py``; tests and caches left out."""
+    # Every module but the entry scripts (uploaded beside the zip): runtime, the writers, lib/.
+    top = [path for path in directory.glob("*.py") if path.name not in SCRIPTS]
+    files = [*top, *(directory / "lib").rglob("*.py")]
     return sorted(
         (path for path in files if path.is_file() and not _is_test_or_cache(path.relative_to(directory))),
         key=lambda path: path.relative_to(directory).as_posix(),
