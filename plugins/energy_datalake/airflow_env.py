@@ -7,8 +7,11 @@ environment from ``airflow_environ()``, so they all share one metadata database.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from energy_datalake import config
@@ -60,3 +63,56 @@ def ensure_migrated(env: dict[str, str] | None = None) -> bool:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     marker.touch()
     return True
+
+
+@dataclass
+class TaskState:
+    task_id: str
+    state: str | None
+    try_number: int
+    duration: float | None
+    end_date: str | None
+
+
+@dataclass
+class DagRunState:
+    run_id: str
+    run_date: str
+    state: str | None
+    start_date: str | None
+    end_date: str | None
+    tasks: list[TaskState] = field(default_factory=list)
+
+
+def latest_run(day: date | None = None) -> DagRunState | None:
+    """The DAG's newest run (for the business date ``day`` if given), its tasks in the pipeline's order.
+
+    None when there is none yet, or when Airflow holds its write lock for a moment (ask again later): the
+    database is read-only here, as ``datalake run`` and ``datalake status`` only watch what Airflow does.
+    """
+    db = database_path()
+    if not db.exists():
+        return None
+    where = "dag_id = ?" + (" AND logical_date LIKE ?" if day else "")
+    params = [DAG_ID] + ([f"{day} 00:00:00%"] if day else [])
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            run = conn.execute(
+                f"SELECT run_id, logical_date, state, start_date, end_date FROM dag_run WHERE {where} "
+                "ORDER BY id DESC LIMIT 1",
+                params,
+            ).fetchone()
+            if run is None:
+                return None
+            tasks = conn.execute(
+                "SELECT task_id, state, try_number, duration, end_date FROM task_instance "
+                "WHERE dag_id = ? AND run_id = ?",
+                (DAG_ID, run[0]),
+            ).fetchall()
+    except sqlite3.OperationalError:
+        return None
+    from energy_datalake.pipeline import STEPS
+
+    order = {step: i for i, step in enumerate(STEPS)}
+    states = sorted((TaskState(*row) for row in tasks), key=lambda t: order.get(t.task_id, len(order)))
+    return DagRunState(run[0], str(run[1])[:10], run[2], run[3], run[4], states)

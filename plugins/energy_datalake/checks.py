@@ -18,14 +18,13 @@ naming every failing check, its table and its count. The local target also write
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from energy_datalake import config
+from energy_datalake.files import write_json
 
 CHECKS_DIR = config.CHECKS_DIR
 
@@ -141,17 +140,13 @@ def results_path(run_date: str) -> Path:
 
 def write_results(run_date: str, results: list[CheckResult]) -> Path:
     path = results_path(run_date)
-    path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "run_date": run_date,
         "checked_at": datetime.now(UTC).isoformat(),
         "passed": all(r.passed for r in results),
         "results": [asdict(r) for r in results],
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(document, f, indent=1)
-    os.replace(tmp, path)
+    write_json(path, document)
     return path
 
 

@@ -7,7 +7,6 @@ non-zero when a run fails, and the message names the failed task and its error.
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,20 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from energy_datalake import airflow_env, config
+from energy_datalake import airflow_env
+from energy_datalake.airflow_env import TaskState, config
 
 FINISHED = ("success", "failed", "upstream_failed", "skipped", "up_for_retry", "up_for_reschedule")
 FAILED = ("failed", "upstream_failed")
 POLL_SECONDS = 1.0
-
-
-@dataclass
-class TaskState:
-    task_id: str
-    state: str | None
-    try_number: int
-    duration: float | None
-    end_date: str | None
 
 
 @dataclass
@@ -126,34 +117,11 @@ def _report_new(tasks: list[TaskState], reported: set, run_date: date, echo) -> 
 
 def task_states(run_date: date, since: str | None = None) -> list[TaskState]:
     """Task instances of the DAG's latest run for ``run_date`` (only those touched after ``since``)."""
-    db = airflow_env.database_path()
-    if not db.exists():
-        return []
-    query = """
-        SELECT ti.task_id, ti.state, ti.try_number, ti.duration, ti.end_date
-        FROM task_instance ti
-        JOIN dag_run dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id
-        WHERE dr.dag_id = ? AND dr.logical_date LIKE ?
-          AND dr.id = (SELECT max(id) FROM dag_run WHERE dag_id = ? AND logical_date LIKE ?)
-    """
-    pattern = f"{run_date} 00:00:00%"
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            rows = conn.execute(query, (airflow_env.DAG_ID, pattern, airflow_env.DAG_ID, pattern)).fetchall()
-    except sqlite3.OperationalError:
-        # Airflow holds a write lock for a moment, or has not created the tables yet: ask again next poll.
-        return []
-    tasks = [TaskState(*row) for row in rows]
+    run = airflow_env.latest_run(run_date)
+    tasks = run.tasks if run else []
     if since is not None:
         tasks = [t for t in tasks if t.end_date is None or t.end_date >= since]
-    order = {task_id: i for i, task_id in enumerate(_steps())}
-    return sorted(tasks, key=lambda t: order.get(t.task_id, len(order)))
-
-
-def _steps() -> tuple[str, ...]:
-    from energy_datalake.pipeline import STEPS
-
-    return STEPS
+    return tasks
 
 
 def task_error(log_text: str, task_id: str | None, max_lines: int = 12) -> str:

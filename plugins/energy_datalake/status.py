@@ -9,11 +9,11 @@ JSON document.
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import date
 from pathlib import Path
 
 from energy_datalake import airflow_env, config
+from energy_datalake.formatting import format_bytes
 from glue_jobs.lib.contract import partition_path
 
 ZONES = ("raw", "processed", "curated")
@@ -138,35 +138,23 @@ def warehouse_rows() -> dict[str, int] | None:
 
 def last_dag_run(day: date | None = None) -> dict | None:
     """The latest run of the DAG (for ``day`` if given) with its tasks' states and durations."""
-    db = airflow_env.database_path()
-    if not db.exists():
+    run = airflow_env.latest_run(day)
+    if run is None:
         return None
-    where = "dag_id = ?" + (" AND logical_date LIKE ?" if day else "")
-    params = [airflow_env.DAG_ID] + ([f"{day} 00:00:00%"] if day else [])
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-        run = conn.execute(
-            f"SELECT run_id, logical_date, state, start_date, end_date FROM dag_run WHERE {where} "
-            "ORDER BY id DESC LIMIT 1",
-            params,
-        ).fetchone()
-        if run is None:
-            return None
-        tasks = conn.execute(
-            "SELECT task_id, state, duration, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?",
-            (airflow_env.DAG_ID, run[0]),
-        ).fetchall()
-    from energy_datalake.pipeline import STEPS
-
-    order = {step: i for i, step in enumerate(STEPS)}
     return {
-        "run_id": run[0],
-        "run_date": str(run[1])[:10],
-        "state": run[2],
-        "start_date": run[3],
-        "end_date": run[4],
+        "run_id": run.run_id,
+        "run_date": run.run_date,
+        "state": run.state,
+        "start_date": run.start_date,
+        "end_date": run.end_date,
         "tasks": [
-            {"task_id": t, "state": s, "seconds": round(d, 1) if d is not None else None, "tries": n}
-            for t, s, d, n in sorted(tasks, key=lambda row: order.get(row[0], len(order)))
+            {
+                "task_id": t.task_id,
+                "state": t.state,
+                "seconds": round(t.duration, 1) if t.duration is not None else None,
+                "tries": t.try_number,
+            }
+            for t in run.tasks
         ],
     }
 
@@ -177,7 +165,7 @@ def render(report: dict) -> str:
     for zone, tables in report["zones"].items():
         for table, stats in tables.items():
             lines.append(
-                f"  {zone:<10}{table:<28}{stats['rows']:>12,}{stats['files']:>7}{_size(stats['bytes']):>11}"
+                f"  {zone:<10}{table:<28}{stats['rows']:>12,}{stats['files']:>7}{format_bytes(stats['bytes']):>11}"
             )
     lines.append("Quarantine (rows by rule)")
     quarantine = report["quarantine"]
@@ -199,7 +187,9 @@ def _render_checks(document: dict | None) -> list[str]:
     passed = sum(r["passed"] for r in results)
     # Results from one query share its bytes: count each query once, as Athena bills it.
     scanned = sum({r["query"]: r["bytes_scanned"] for r in results}.values())
-    lines = [f"Checks of {document['run_date']}: {passed}/{len(results)} passed, {_size(scanned)} scanned"]
+    lines = [
+        f"Checks of {document['run_date']}: {passed}/{len(results)} passed, {format_bytes(scanned)} scanned"
+    ]
     lines += [
         f"  FAILED {r['name']} on {r['table']}: {r['error'] or str(r['failures']) + ' offending'}"
         for r in results
@@ -218,11 +208,3 @@ def _render_run(run: dict | None) -> list[str]:
         for t in run["tasks"]
     ]
     return lines
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError(n)

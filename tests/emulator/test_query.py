@@ -19,10 +19,10 @@ from energy_datalake.emulator.athena import (
     BytesScannedCutoffExceeded,
     QueryEngine,
     QueryError,
-    format_bytes,
 )
 from energy_datalake.emulator.athena import main as query_main
 from energy_datalake.emulator.glue_crawler import run_crawler
+from energy_datalake.formatting import format_bytes
 
 PERSONAL = ("tax_id", "full_name", "email")
 DAYS = ("29", "30")

@@ -203,7 +203,7 @@ def main(args) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from energy_datalake.emulator.athena import format_bytes, format_table
+    from energy_datalake.formatting import format_bytes, format_table
 
     try:
         client = boto3.client("athena")

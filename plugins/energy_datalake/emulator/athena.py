@@ -25,6 +25,7 @@ from pathlib import Path
 
 from energy_datalake import config, templates
 from energy_datalake.emulator.glue_catalog import Catalog, EntityNotFoundException
+from energy_datalake.formatting import format_bytes, format_table
 
 ETL = "etl"
 
@@ -364,31 +365,6 @@ def _bytes_read(con) -> int:
 
 
 # The `datalake query` command
-
-
-def format_bytes(n: int) -> str:
-    """Athena's way of showing data scanned: ``1.23 MB``."""
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} B" if unit == "B" else f"{value:.2f} {unit}"
-        value /= 1024
-    raise AssertionError
-
-
-def format_table(columns: list[str], rows: list[tuple]) -> str:
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    lines = [
-        " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)),
-        "-+-".join("-" * w for w in widths),
-    ]
-    lines += [" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
-
-
-def _cell(value) -> str:
-    return "NULL" if value is None else str(value)
 
 
 def main(args) -> int:

@@ -9,16 +9,14 @@ value does nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from energy_datalake import config
+from energy_datalake.files import write_json
 
 # What a deploy provisions from: a change in any of these is a change to deploy.
 WAREHOUSE_DDL = config.GLUE_JOBS_DIR / "lib" / "warehouse.py"
@@ -134,21 +132,21 @@ def provision(env: str) -> dict[str, list]:
     catalog = Catalog()
     for name, database in declared.databases.items():
         catalog.create_database(name, database.get("Description", ""), database.get("LocationUri"))
+    # Crawlers, jobs, workgroups and grants need nothing provisioned: the local crawler, Glue runner and query
+    # engine read them from the templates when they run, as AWS reads them from the deployed resources.
     control_plane = {
-        "crawlers": _plain(declared.crawlers),
-        "jobs": _plain(declared.jobs),
-        "workgroups": _plain(declared.workgroups),
-        "grants": _plain(declared.grants),
+        "crawlers": sorted(declared.crawlers),
+        "jobs": sorted(declared.jobs),
+        "workgroups": sorted(declared.workgroups),
+        "grants": [f"{g.principal}:{g.database}.{g.table or '*'}" for g in declared.grants],
     }
-    for kind, resources in control_plane.items():
-        _write_json(deploy_dir() / f"{kind}.json", resources)
     warehouse = Warehouse()
     warehouse.start()
     warehouse.ensure_schema()
     return {
         "folders": [str(f) for f in folders],
         "databases": sorted(declared.databases),
-        **{kind: list(resources) for kind, resources in control_plane.items()},
+        **control_plane,
         "warehouse schemas": [declared.warehouse.get("schema", "energy")],
     }
 
@@ -163,24 +161,10 @@ def lake_folders(declared) -> list[Path]:
     return sorted(folders)
 
 
-def _plain(value):
-    """Dataclasses, tuples and mappings as JSON-ready data."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _write_json(path: Path, value) -> None:
-    # Write then rename: a deploy killed mid-write never leaves a truncated state file.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        json.dump(value, tmp, indent=2, sort_keys=True, default=str)
-    os.replace(tmp.name, path)
+    # A deploy killed mid-write never leaves a truncated state file.
+    write_json(path, value, indent=2, sort_keys=True, default=str)
