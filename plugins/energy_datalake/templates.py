@@ -97,6 +97,11 @@ class GlueJob:
     max_concurrent_runs: int = 1
     connections: tuple[str, ...] = ()
 
+    @property
+    def script(self) -> str:
+        """The entry script it runs, ``glue_jobs/<script>.py`` (the file name of its ScriptLocation)."""
+        return self.script_location.rsplit("/", 1)[-1].removesuffix(".py")
+
 
 @dataclass(frozen=True)
 class Workgroup:
@@ -231,6 +236,14 @@ class Environment:
                 connections=tuple(p.get("Connections", {}).get("Connections", [])),
             )
         return out
+
+    def job_running(self, script: str) -> GlueJob | None:
+        """The Glue job whose entry script is ``glue_jobs/<script>.py``; None when the environment has none
+        (the warehouse disabled); an error when several would run it."""
+        matches = [job for job in self.jobs.values() if job.script == script]
+        if len(matches) > 1:
+            raise LookupError(f"several Glue jobs run {script}.py: {', '.join(j.name for j in matches)}")
+        return matches[0] if matches else None
 
     @functools.cached_property
     def workgroups(self) -> dict[str, Workgroup]:

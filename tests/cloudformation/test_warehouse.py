@@ -80,10 +80,9 @@ def test_a_code_version_that_is_not_a_content_hash_is_refused(resolve_with, vers
 
 
 def test_the_local_glue_runner_still_finds_each_job_by_its_script(resolve_with):
-    from energy_datalake.emulator.glue_etl import script_name
 
     declared = resolve_with(GlueCodeVersion="0123456789abcdef")
-    assert {script_name(job) for job in declared.jobs.values()} == {
+    assert {job.script for job in declared.jobs.values()} == {
         "raw_to_processed",
         "processed_to_curated",
         "curated_to_redshift",

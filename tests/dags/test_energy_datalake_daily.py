@@ -183,7 +183,7 @@ def test_aws_target_takes_every_name_from_the_templates(tmp_path, monkeypatch):
     assert aws.lake_bucket() == "acme-power-lake-dev"
     assert aws.crawlers_of("raw") == ["raw-data-crawler"]
     assert aws.crawlers_of("processed", "curated") == ["processed-data-crawler", "curated-data-crawler"]
-    assert [aws.job_name(script) for script in aws.SCRIPTS.values()] == [
+    assert [aws.job_name(step) for step in ("raw_to_processed", "processed_to_curated", "load_redshift")] == [
         "raw-to-processed",
         "processed-to-curated",
         "curated-to-redshift",
@@ -211,7 +211,7 @@ def test_aws_target_without_the_warehouse_skips_the_load_with_its_reason(tmp_pat
         )
     )
     monkeypatch.setattr(aws, "environment", lambda: templates.load("dev", copy))
-    assert aws.job_name("curated_to_redshift") is None
+    assert aws.job_name("load_redshift") is None
 
     from airflow.sdk import DAG
 

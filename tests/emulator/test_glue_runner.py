@@ -21,7 +21,7 @@ def _arguments(command: list[str]) -> dict[str, str]:
 
 
 def test_command_is_spark_submit_with_the_templates_defaults_and_the_runs_arguments(datalake_home):
-    job = glue_etl.find_job("raw_to_processed")
+    job = glue_etl.find_job("raw-to-processed")
     command = glue_etl.job_command(job, {"--run_date": "2026-03-29", "--quarantine_threshold": "0.5"})
 
     assert command[0].endswith("/pyspark/bin/spark-submit")
@@ -40,12 +40,18 @@ def test_command_is_spark_submit_with_the_templates_defaults_and_the_runs_argume
     assert "--JOB_RUN_ID" not in arguments
 
 
-def test_every_job_of_the_templates_has_its_script():
-    for script in ("raw_to_processed", "processed_to_curated", "curated_to_redshift"):
-        job = glue_etl.find_job(script)
-        assert (config.GLUE_JOBS_DIR / f"{glue_etl.script_name(job)}.py").is_file()
-    with pytest.raises(LookupError, match="no_such_job.py"):
-        glue_etl.find_job("no_such_job")
+def test_every_step_runs_a_job_of_the_templates_found_by_its_name_and_its_script_exists():
+    from energy_datalake import templates
+    from energy_datalake.pipeline import JOB_SCRIPTS
+
+    declared = templates.load()
+    for step, script in JOB_SCRIPTS.items():
+        job = declared.job_running(script)
+        assert job is not None and job.script == script, step
+        assert glue_etl.find_job(job.name) == job
+        assert (config.GLUE_JOBS_DIR / f"{job.script}.py").is_file()
+    with pytest.raises(LookupError, match="no Glue job 'no-such-job' in the templates"):
+        glue_etl.find_job("no-such-job")
 
 
 def test_output_streams_line_by_line_and_a_failure_carries_the_last_lines(datalake_home):
@@ -130,7 +136,7 @@ def test_a_glue_script_runs_under_spark_submit(datalake_home, tmp_path, monkeypa
     monkeypatch.setenv("DATALAKE_SPARK_MASTER", "local[1]")
     monkeypatch.setenv("DATALAKE_SPARK_DRIVER_MEMORY", "1g")
     lines: list[str] = []
-    glue_etl.run_job("raw_to_processed", {"--run_date": "2026-03-29"}, echo=lines.append)
+    glue_etl.run_job("raw-to-processed", {"--run_date": "2026-03-29"}, echo=lines.append)
     raw = datalake_home / "s3" / "energy-trading-datalake-dev" / "raw"
     assert f"job raw-to-processed date 2026-03-29 raw {raw}" in lines
     assert "count 3 master local[1]" in lines

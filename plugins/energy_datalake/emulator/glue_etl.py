@@ -50,15 +50,14 @@ class GlueJobDeterministicFailure(GlueJobFailed):
     on the same inputs gives the same failure, so the task should fail without retries."""
 
 
-def find_job(script: str, env: str | None = None):
-    """The job of the templates whose script is ``glue_jobs/<script>.py``."""
+def find_job(name: str, env: str | None = None):
+    """The Glue job ``name`` as the templates declare it (what StartJobRun finds by JobName on AWS)."""
     from energy_datalake import templates
 
-    jobs = templates.load(env).jobs.values()
-    matches = [job for job in jobs if job.script_location.rsplit("/", 1)[-1] == f"{script}.py"]
-    if len(matches) != 1:
-        raise LookupError(f"expected one Glue job running {script}.py in the templates, found {len(matches)}")
-    return matches[0]
+    jobs = templates.load(env).jobs
+    if name not in jobs:
+        raise LookupError(f"no Glue job {name!r} in the templates (known: {', '.join(sorted(jobs))})")
+    return jobs[name]
 
 
 def local_arguments(arguments: Mapping[str, str]) -> dict[str, str]:
@@ -81,17 +80,13 @@ def job_command(job, run_arguments: Mapping[str, str]) -> list[str]:
         "spark.ui.enabled=false",
         "--conf",
         f"spark.driver.extraJavaOptions={DRIVER_JAVA_OPTIONS}",
-        str(config.GLUE_JOBS_DIR / f"{script_name(job)}.py"),
+        str(config.GLUE_JOBS_DIR / f"{job.script}.py"),
         "--JOB_NAME",
         job.name,
     ]
     for name, value in arguments.items():
         command += [name, value]
     return command
-
-
-def script_name(job) -> str:
-    return job.script_location.rsplit("/", 1)[-1].removesuffix(".py")
 
 
 def spark_master() -> str:
@@ -125,18 +120,18 @@ def job_environment() -> dict[str, str]:
 
 
 def run_job(
-    script: str,
+    name: str,
     run_arguments: Mapping[str, str],
     *,
     echo: Callable[[str], None] | None = None,
     env: str | None = None,
 ) -> list[str]:
-    """Run ``glue_jobs/<script>.py`` as its Glue job; return the command. Raises GlueJobFailed on failure."""
-    job = find_job(script, env)
+    """Run the Glue job ``name`` (its script under spark-submit); return the command. Raises GlueJobFailed."""
+    job = find_job(name, env)
     command = job_command(job, run_arguments)
     echo = echo or print
     echo(f"glue job {job.name}: {' '.join(command)}")
-    stream(command, f"glue job {job.name} ({script}.py)", echo, job_environment())
+    stream(command, f"glue job {job.name} ({job.script}.py)", echo, job_environment())
     return command
 
 

@@ -28,6 +28,14 @@ STEPS = (
     "load_redshift",
 )
 
+# The Glue entry script each job step runs (glue_jobs/<script>.py); on both targets the step runs the job of
+# the templates whose script it is, by that job's name.
+JOB_SCRIPTS = {
+    "raw_to_processed": "raw_to_processed",
+    "processed_to_curated": "processed_to_curated",
+    "load_redshift": "curated_to_redshift",
+}
+
 # A manual trigger may name the date to (re)process; a scheduled run processes its logical date.
 RUN_DATE = "{{ params.run_date or ds }}"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from energy_datalake import config, templates
-from energy_datalake.pipeline import RUN_DATE, outlets
+from energy_datalake.pipeline import JOB_SCRIPTS, RUN_DATE, outlets
 
 AWS_CONN_ID = "aws_default"
 # A day's export normally lands within hours; the same settings as the local target's sensor.
@@ -20,12 +20,6 @@ EXPORT_TIMEOUT_SECONDS = float(os.environ.get("DATALAKE_EXPORT_TIMEOUT_SECONDS",
 EXPORT_POKE_SECONDS = float(os.environ.get("DATALAKE_EXPORT_POKE_SECONDS", 300))
 CRAWLER_POLL_SECONDS = 15
 JOB_POLL_SECONDS = 30
-# The Glue scripts each step runs (glue_jobs/<script>.py); the job is the templates' job running it.
-SCRIPTS = {
-    "raw_to_processed": "raw_to_processed",
-    "processed_to_curated": "processed_to_curated",
-    "load_redshift": "curated_to_redshift",
-}
 
 
 def environment() -> templates.Environment:
@@ -45,16 +39,10 @@ def crawlers_of(*databases: str) -> list[str]:
     return names
 
 
-def job_name(script: str) -> str | None:
-    """The templates' Glue job running ``glue_jobs/<script>.py``; None when the environment has none."""
-    matches = [
-        job.name
-        for job in environment().jobs.values()
-        if job.script_location.rsplit("/", 1)[-1] == f"{script}.py"
-    ]
-    if len(matches) > 1:
-        raise LookupError(f"several Glue jobs run {script}.py: {', '.join(matches)}")
-    return matches[0] if matches else None
+def job_name(step: str) -> str | None:
+    """The name of the templates' Glue job the step runs; None when the environment has none."""
+    job = environment().job_running(JOB_SCRIPTS[step])
+    return job.name if job else None
 
 
 def quality_gate_workgroup() -> str:
@@ -116,9 +104,9 @@ def refresh_catalog():
 def _glue_job(step: str):
     from energy_datalake.pipeline.operators.glue import GlueJobRunOperator
 
-    name = job_name(SCRIPTS[step])
+    name = job_name(step)
     if name is None:
-        raise LookupError(f"the templates declare no Glue job running {SCRIPTS[step]}.py")
+        raise LookupError(f"the templates declare no Glue job running {JOB_SCRIPTS[step]}.py")
     return GlueJobRunOperator(
         task_id=step,
         job_name=name,
@@ -177,7 +165,7 @@ def athena_checks():
 
 
 def load_redshift():
-    if job_name(SCRIPTS["load_redshift"]) is not None:
+    if job_name("load_redshift") is not None:
         return _glue_job("load_redshift")
     from airflow.sdk import task
 

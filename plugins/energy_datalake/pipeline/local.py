@@ -14,7 +14,7 @@ from airflow.sdk import BaseSensorOperator, task
 
 from energy_datalake import config
 from energy_datalake.compat import AirflowFailException, AirflowSensorTimeout
-from energy_datalake.pipeline import ENTITIES, RUN_DATE, outlets
+from energy_datalake.pipeline import ENTITIES, JOB_SCRIPTS, RUN_DATE, outlets
 from glue_jobs.lib.contract import partition_path
 
 # A day's export normally lands within hours; tests shorten both to see the timeout quickly.
@@ -111,30 +111,40 @@ def _report(summary) -> str:
     return summary.crawler
 
 
-def _glue_job(step: str, script: str):
+def _glue_job(step: str):
     @task(task_id=step, outlets=outlets(step))
     def run(run_date: str) -> None:
-        _run_glue_job(script, {"--run_date": run_date})
+        _run_glue_job(_job_name(step), {"--run_date": run_date})
 
     return run(run_date=RUN_DATE)
 
 
-def _run_glue_job(script: str, arguments: dict[str, str]) -> None:
+def _job_name(step: str) -> str | None:
+    """The templates' Glue job the step runs (as on AWS); None when the environment has none."""
+    from energy_datalake import templates
+
+    job = templates.load().job_running(JOB_SCRIPTS[step])
+    return job.name if job else None
+
+
+def _run_glue_job(name: str | None, arguments: dict[str, str]) -> None:
     from energy_datalake.emulator.glue_etl import GlueJobDeterministicFailure, run_job
 
+    if name is None:
+        raise LookupError("the templates declare no Glue job for this step")
     try:
-        run_job(script, arguments)
+        run_job(name, arguments)
     except GlueJobDeterministicFailure as failure:
         # The quarantine threshold or a bad argument: the same inputs would fail the same way again.
         raise AirflowFailException(str(failure)) from failure
 
 
 def raw_to_processed():
-    return _glue_job("raw_to_processed", "raw_to_processed")
+    return _glue_job("raw_to_processed")
 
 
 def processed_to_curated():
-    return _glue_job("processed_to_curated", "processed_to_curated")
+    return _glue_job("processed_to_curated")
 
 
 def athena_checks():
@@ -183,20 +193,17 @@ def run_checks(run_date: str, env: str | None = None, engine=None, directory: Pa
 def load_redshift():
     @task(task_id="load_redshift")
     def load(run_date: str) -> None:
-        from energy_datalake import templates
         from energy_datalake.compat import AirflowSkipException
         from energy_datalake.emulator import redshift
-        from energy_datalake.emulator.glue_etl import find_job
 
-        try:
-            find_job("curated_to_redshift")
-        except LookupError:
+        name = _job_name("load_redshift")
+        if name is None:
             # The same outcome as on AWS, where the etl stack then declares no curated-to-redshift job.
             raise AirflowSkipException(
-                f"the warehouse is disabled (WarehouseEnabled={templates.load().parameters.get('WarehouseEnabled')}"
-                f" in the {config.environment()} parameters): nothing to load"
-            ) from None
+                f"the warehouse is disabled (WarehouseEnabled=false in the {config.environment()} parameters): "
+                "nothing to load"
+            )
         # The embedded server keeps running for the next runs; `datalake run` stops it at the end.
-        _run_glue_job("curated_to_redshift", {"--run_date": run_date, "--warehouse_url": redshift.start()})
+        _run_glue_job(name, {"--run_date": run_date, "--warehouse_url": redshift.start()})
 
     return load(run_date=RUN_DATE)
