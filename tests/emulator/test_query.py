@@ -37,7 +37,7 @@ class Environment:
     grants: list
 
 
-# The grants of docs/architecture.md (access) as the templates declare them.
+# The grants of docs/design.md §7 as the templates declare them.
 TEMPLATES = templates.load()
 PERSONAS = tuple(TEMPLATES.workgroups)
 
