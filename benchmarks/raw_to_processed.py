@@ -17,9 +17,10 @@ import json
 import shutil
 import statistics
 import time
+from datetime import date
 from pathlib import Path
 
-RUN_DATE = "2026-03-29"
+RUN_DATE = date(2026, 3, 29)
 CLIENTS_PER_MILLION = 42_000
 
 
@@ -56,7 +57,7 @@ def generate(raw: Path, transactions: int, error_rate: float) -> int:
 
     clients = max(1, round(transactions / 1_000_000 * CLIENTS_PER_MILLION))
     summary = generate_day(
-        RUN_DATE, days=1, clients=clients, seed=7, out=raw, error_rate=error_rate, progress=None
+        RUN_DATE.isoformat(), days=1, clients=clients, seed=7, out=raw, error_rate=error_rate, progress=None
     )
     return sum(per_day["transactions"] for per_day in summary["rows"].values())
 
@@ -80,7 +81,9 @@ def timed(action) -> float:
 
 
 def floor(spark, raw: Path, out: Path) -> float:
-    files = str(raw / "transactions" / "year=2026" / "month=03" / "day=29")
+    from glue_jobs.lib.contract import partition_path
+
+    files = str(raw / "transactions" / partition_path(RUN_DATE))
     return timed(
         lambda: spark.read.option("header", "true").csv(files).write.mode("overwrite").parquet(str(out))
     )

@@ -81,14 +81,13 @@ def main(argv: Sequence[str]) -> None:
             writer = GlueRedshiftWriter(
                 job.glue_context, args.connection_name, args.redshift_tmp_dir, args.database
             )
-        day = args.run_date.isoformat()
         spark = job.spark
         facts = {
-            table: spark.read.parquet(partition_uri(args.curated_path, table, day))
+            table: spark.read.parquet(partition_uri(args.curated_path, table, args.run_date))
             for table in warehouse.FACT_KEYS
         }
-        clients = spark.read.parquet(partition_uri(args.processed_path, "clients", day))
-        providers = spark.read.parquet(partition_uri(args.processed_path, "providers", day))
+        clients = spark.read.parquet(partition_uri(args.processed_path, "clients", args.run_date))
+        providers = spark.read.parquet(partition_uri(args.processed_path, "providers", args.run_date))
         try:
             results = warehouse.load_all(writer, run, facts, clients, providers)
         except warehouse.SchemaMissing as missing:
@@ -100,7 +99,7 @@ def main(argv: Sequence[str]) -> None:
         if result is not None:
             print(result)
     if not args.warehouse_url:
-        print(f"loaded {len(facts) + 2} tables for {day}; counts in {warehouse.SCHEMA}.load_audit")
+        print(f"loaded {len(facts) + 2} tables for {args.run_date}; counts in {warehouse.SCHEMA}.load_audit")
 
 
 if __name__ == "__main__":

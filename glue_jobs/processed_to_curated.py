@@ -44,14 +44,14 @@ def arguments(argv: Sequence[str]) -> Arguments:
     )
 
 
-def read_day(spark: SparkSession, processed_path: str, run_date: str) -> dict[str, DataFrame]:
+def read_day(spark: SparkSession, processed_path: str, run_date: dt.date) -> dict[str, DataFrame]:
     """Each entity's run-date partition; a missing partition is an error naming its path."""
     return {
         entity: spark.read.parquet(partition_uri(processed_path, entity, run_date)) for entity in ENTITIES
     }
 
 
-def run(spark: SparkSession, run_date: str, processed_path: str, curated_path: str) -> dict[str, str]:
+def run(spark: SparkSession, run_date: dt.date, processed_path: str, curated_path: str) -> dict[str, str]:
     """Writes the five KPI tables of ``run_date``; returns {table: partition URI written}."""
     day = read_day(spark, processed_path, run_date)
     # Every table reads the day's transactions: read the files once.
@@ -71,7 +71,7 @@ def main(argv: Sequence[str]) -> None:
     args = arguments(argv)
     job = runtime.start_job(args.options, JOB_NAME)
     try:
-        written = run(job.spark, args.run_date.isoformat(), args.processed_path, args.curated_path)
+        written = run(job.spark, args.run_date, args.processed_path, args.curated_path)
         job.commit()
     finally:
         job.stop()

@@ -51,7 +51,7 @@ def main(argv: Sequence[str]) -> None:
     job = runtime.start_job(args.options, JOB_NAME)
     try:
         report = process_run_date(
-            job.spark, args.raw_path, args.processed_path, args.run_date.isoformat(), args.job_run_id
+            job.spark, args.raw_path, args.processed_path, args.run_date, args.job_run_id
         )
         for entity in report.entities.values():
             print(entity.summary())

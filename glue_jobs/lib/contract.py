@@ -9,6 +9,7 @@ a quarantined row or file carries the name of the rule it broke.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -210,13 +211,19 @@ def rules_for(entity: str) -> list[Rule]:
     return [r for r in RULES.values() if r.name.startswith(f"{entity}.")]
 
 
-def raw_key(entity: str, run_date: str, n: int | None = None) -> str:
+def partition_values(day: dt.date) -> dict[str, str]:
+    """The partition columns of a run date, ``{"year": "YYYY", "month": "MM", "day": "DD"}``: zero-padded
+    text, as in every zone's paths, the catalog's partition values and the quality checks' SQL."""
+    return {"year": f"{day.year:04d}", "month": f"{day.month:02d}", "day": f"{day.day:02d}"}
+
+
+def partition_path(day: dt.date) -> str:
+    """``year=YYYY/month=MM/day=DD``: the run date's partition below a table's folder, in every zone."""
+    return "/".join(f"{column}={value}" for column, value in partition_values(day).items())
+
+
+def raw_key(entity: str, day: dt.date, n: int | None = None) -> str:
     """Object key (relative to the raw zone) of one export file: ``<entity>/year=/month=/day=/<file>``."""
-    y, m, d = run_date.split("-")
+    stamp = "".join(partition_values(day).values())
     suffix = "" if n is None else f"_{n}"
-    return f"{entity}/year={y}/month={m}/day={d}/{entity}_{y}{m}{d}{suffix}.csv"
-
-
-def partition_path(run_date: str) -> str:
-    y, m, d = run_date.split("-")
-    return f"year={y}/month={m}/day={d}"
+    return f"{entity}/{partition_path(day)}/{entity}_{stamp}{suffix}.csv"

@@ -79,7 +79,7 @@ TABLES = CURATED_TABLES
 
 
 def build_all(
-    transactions: DataFrame, clients: DataFrame, providers: DataFrame, run_date: str | dt.date
+    transactions: DataFrame, clients: DataFrame, providers: DataFrame, run_date: dt.date
 ) -> dict[str, DataFrame]:
     """The five KPI tables of one run date, by table name (the names of ``TABLES``)."""
     sales = sales_with_client(transactions, clients)
@@ -104,7 +104,7 @@ def sales_with_client(transactions: DataFrame, clients: DataFrame) -> DataFrame:
     )
 
 
-def daily_energy_balance(transactions: DataFrame, run_date: str | dt.date) -> DataFrame:
+def daily_energy_balance(transactions: DataFrame, run_date: dt.date) -> DataFrame:
     is_purchase = F.col("transaction_type") == PURCHASE
     is_sale = F.col("transaction_type") == SALE
     # A global aggregate: one row even when the day has no transactions at all.
@@ -131,7 +131,7 @@ def daily_energy_balance(transactions: DataFrame, run_date: str | dt.date) -> Da
     )
 
 
-def daily_sales_by_segment(sales: DataFrame, run_date: str | dt.date) -> DataFrame:
+def daily_sales_by_segment(sales: DataFrame, run_date: dt.date) -> DataFrame:
     """From ``sales_with_client``: one row per tariff x province_code x segment with sales."""
     return (
         sales.groupBy("tariff", "province_code", "segment")
@@ -153,9 +153,7 @@ def daily_sales_by_segment(sales: DataFrame, run_date: str | dt.date) -> DataFra
     )
 
 
-def daily_provider_purchases(
-    transactions: DataFrame, providers: DataFrame, run_date: str | dt.date
-) -> DataFrame:
+def daily_provider_purchases(transactions: DataFrame, providers: DataFrame, run_date: dt.date) -> DataFrame:
     per_provider = (
         transactions.where(F.col("transaction_type") == PURCHASE)
         .groupBy(F.col("counterparty_id").alias("provider_id"))
@@ -184,7 +182,7 @@ def daily_provider_purchases(
     )
 
 
-def client_daily_consumption(sales: DataFrame, run_date: str | dt.date) -> DataFrame:
+def client_daily_consumption(sales: DataFrame, run_date: dt.date) -> DataFrame:
     """From ``sales_with_client``: one row per client with a sale; kWh per tariff period."""
     period_columns = [
         _sum_where(F.col("tariff_period") == period, "energy_kwh", KWH).alias(f"{period.lower()}_kwh")
@@ -208,7 +206,7 @@ def client_daily_consumption(sales: DataFrame, run_date: str | dt.date) -> DataF
     )
 
 
-def hourly_price_curve(transactions: DataFrame, run_date: str | dt.date) -> DataFrame:
+def hourly_price_curve(transactions: DataFrame, run_date: dt.date) -> DataFrame:
     is_purchase = F.col("transaction_type") == PURCHASE
     is_sale = F.col("transaction_type") == SALE
     per_hour = transactions.groupBy(_hour_start("delivery_start").alias("delivery_start")).agg(
@@ -241,16 +239,15 @@ HOUR_SCHEMA = StructType(
 )
 
 
-def day_hours(spark, run_date: str | dt.date) -> DataFrame:
+def day_hours(spark, run_date: dt.date) -> DataFrame:
     """The delivery hours of one Madrid day: 23, 24 or 25 rows (``delivery_start, local_hour, hour_index``).
 
     Built on the driver from the time-zone database: it is at most 25 rows, and the labels then never
     depend on the Spark session's time zone.
     """
     zone = ZoneInfo(BUSINESS_TIMEZONE)
-    day = _as_date(run_date)
-    start = dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
+    start = dt.datetime.combine(run_date, dt.time(), zone).astimezone(dt.UTC)
+    end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
     rows = []
     instant = start
     while instant < end:
@@ -276,9 +273,5 @@ def _hour_start(timestamp: str) -> Column:
     return F.timestamp_seconds(F.floor(F.col(timestamp).cast("long") / 3600) * 3600)
 
 
-def _delivery_date(run_date: str | dt.date) -> Column:
-    return F.lit(_as_date(run_date)).alias("delivery_date")
-
-
-def _as_date(run_date: str | dt.date) -> dt.date:
-    return run_date if isinstance(run_date, dt.date) else dt.date.fromisoformat(run_date)
+def _delivery_date(run_date: dt.date) -> Column:
+    return F.lit(run_date).alias("delivery_date")

@@ -1,7 +1,8 @@
 """Writing one run date's partition of a table, replacing only that partition, with no partial result.
 
 ``replace_partition(df, base, table, run_date)`` writes ``df`` to ``<base>/<table>/year=/month=/day=/``
-(Snappy Parquet; the partition columns live in the path, not in the files) and touches nothing else.
+(``contract.partition_path`` of the run date, a ``datetime.date``; Snappy Parquet; the partition columns
+live in the path, not in the files) and touches nothing else.
 
 On a file system with rename (local disk, HDFS) the data is first written completely to
 ``<base>/_staging/<table>/year=/month=/day=/``, then swapped in: the old partition is renamed aside, the
@@ -19,10 +20,12 @@ partition that the retry (Airflow retries the task) replaces whole.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from glue_jobs.lib.contract import partition_path
+from glue_jobs.lib.contract import partition_path, partition_values
 from glue_jobs.lib.raw_reader import is_s3, join
 
 STAGING = "_staging"
@@ -63,11 +66,11 @@ class FileSystem:
             raise OSError(f"could not copy {source} to {target}")
 
 
-def partition_uri(base: str, table: str, run_date: str) -> str:
+def partition_uri(base: str, table: str, run_date: dt.date) -> str:
     return join(base, table, partition_path(run_date))
 
 
-def replace_partition(df: DataFrame, base: str, table: str, run_date: str) -> str:
+def replace_partition(df: DataFrame, base: str, table: str, run_date: dt.date) -> str:
     """Writes ``df`` as the run date's partition of ``<base>/<table>`` (``table`` may be nested, e.g.
     ``quarantine/entity=clients``); returns the partition's URI."""
     target = partition_uri(base, table, run_date)
@@ -87,7 +90,9 @@ def replace_partition(df: DataFrame, base: str, table: str, run_date: str) -> st
     return target
 
 
-def replace_files(spark: SparkSession, sources: dict[str, str], base: str, table: str, run_date: str) -> str:
+def replace_files(
+    spark: SparkSession, sources: dict[str, str], base: str, table: str, run_date: dt.date
+) -> str:
     """Makes ``<base>/<table>/year=/month=/day=/`` hold exactly copies of ``sources`` ({name: uri})."""
     target = partition_uri(base, table, run_date)
     fs = FileSystem(spark)
@@ -97,12 +102,13 @@ def replace_files(spark: SparkSession, sources: dict[str, str], base: str, table
     return target
 
 
-def _overwrite_dynamic(df: DataFrame, table_uri: str, run_date: str) -> None:
-    year, month, day = run_date.split("-")
+def _overwrite_dynamic(df: DataFrame, table_uri: str, run_date: dt.date) -> None:
+    # The same values partition_path puts in the path: Spark names the folders after them.
+    values = partition_values(run_date)
     (
-        df.withColumns({"year": F.lit(year), "month": F.lit(month), "day": F.lit(day)})
+        df.withColumns({column: F.lit(value) for column, value in values.items()})
         .write.mode("overwrite")
         .option("partitionOverwriteMode", "dynamic")
-        .partitionBy("year", "month", "day")
+        .partitionBy(*values)
         .parquet(table_uri)
     )

@@ -118,7 +118,7 @@ class EntityReport:
 
 @dataclass
 class RunReport:
-    run_date: str
+    run_date: dt.date
     entities: dict[str, EntityReport]
 
     def failures(self, threshold: float) -> list[str]:
@@ -134,10 +134,9 @@ class RunReport:
 
 
 def process_run_date(
-    spark: SparkSession, raw_path: str, processed_path: str, run_date: str, job_run_id: str | None = None
+    spark: SparkSession, raw_path: str, processed_path: str, run_date: dt.date, job_run_id: str | None = None
 ) -> RunReport:
     """Runs raw-to-processed for one date; writes every output; returns the per-file counts."""
-    date = dt.date.fromisoformat(run_date)
     published: dict[str, str] = {}
     reports: dict[str, EntityReport] = {}
     for entity in ENTITIES:
@@ -148,7 +147,7 @@ def process_run_date(
             references = validation.references_for(
                 spark.read.parquet(published["providers"]), spark.read.parquet(published["clients"])
             )
-        classified = _classify_files(spark, files, entity, date, references)
+        classified = _classify_files(spark, files, entity, run_date, references)
         published[entity], counts = _publish_accepted(
             spark, classified, files, processed_path, entity, run_date
         )
@@ -295,7 +294,7 @@ def _write_manifest(spark, reports: dict[str, EntityReport], processed_path, run
             f.rows_quarantined,
             f.rows_duplicate,
             f.extra_columns,
-            run_date,
+            run_date.isoformat(),
             job_run_id,
         )
         for report in reports.values()

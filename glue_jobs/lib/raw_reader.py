@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import io
 import re
 from collections.abc import Iterable
@@ -76,7 +77,12 @@ def is_s3(uri: str) -> bool:
     return uri.startswith(("s3://", "s3a://", "s3n://"))
 
 
-def local_path(uri: str) -> Path:
+def filesystem_path(uri: str) -> Path:
+    """The path on this machine's file system of a non-S3 URI: a ``file:`` URI's path, or the text itself.
+
+    Only a change of notation, never a mapping of ``s3://`` to a folder: the local target does that
+    (``energy_datalake.config.local_path``) before the job starts, and hands the job folders.
+    """
     return Path(urlparse(uri).path) if uri.startswith("file:") else Path(uri)
 
 
@@ -84,7 +90,7 @@ def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
-def list_run_files(raw_path: str, entity: str, run_date: str) -> list[RawFile]:
+def list_run_files(raw_path: str, entity: str, run_date: dt.date) -> list[RawFile]:
     """The run date's CSV files of one entity, in name order (the order "first occurrence" refers to)."""
     prefix = f"{entity}/{partition_path(run_date)}"
     names = _s3_names(join(raw_path, prefix)) if is_s3(raw_path) else _local_names(join(raw_path, prefix))
@@ -95,7 +101,7 @@ def list_run_files(raw_path: str, entity: str, run_date: str) -> list[RawFile]:
 
 
 def _local_names(folder: str) -> list[str]:
-    path = local_path(folder)
+    path = filesystem_path(folder)
     return [p.name for p in path.iterdir() if p.is_file()] if path.is_dir() else []
 
 
@@ -116,7 +122,7 @@ def _s3_names(folder: str) -> list[str]:
 def open_binary(uri: str):
     """A readable binary stream of a local file or an S3 object."""
     if not is_s3(uri):
-        return local_path(uri).open("rb")
+        return filesystem_path(uri).open("rb")
     import boto3
 
     parsed = urlparse(uri)

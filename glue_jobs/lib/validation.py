@@ -49,6 +49,8 @@ _EMAIL_RE = (
 )
 # Columns the reference snapshots bring into the transactions (counterparty found, and its tariff).
 _REF_ID, _REF_TYPE, _REF_TARIFF = "_ref_id", "_ref_type", "_ref_tariff"
+# True when a client repeats the CUPS of an earlier client that passed the rules before CUPS uniqueness.
+_REPEATS_CUPS = "_repeats_cups"
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,13 @@ def _value_checks(entity: str, raw, val, run_date: dt.date) -> list[Check]:
                 _shown("email", raw("email")),
             ),
             Check("clients.cups.format", ~cups_is_valid(raw("cups")), _shown("cups", raw("cups"))),
-            Check("clients.cups.duplicate", F.lit(False), _shown("cups", raw("cups"))),
+            # Reads a window over the rows that passed the rules before it, filled by _with_cups_verdict once
+            # those are decided; checks applied without that column fail (Spark cannot resolve it).
+            Check(
+                "clients.cups.duplicate",
+                F.col(_REPEATS_CUPS),
+                F.concat(_shown("cups", raw("cups")), F.lit(" already belongs to an earlier client")),
+            ),
             Check(
                 "clients.contracted_power_kw.range",
                 power <= 0,
@@ -244,7 +252,8 @@ def checks_for(entity_name: str, run_date: dt.date) -> list[Check]:
     """Every row rule of the entity, in the order they are applied (module docstring).
 
     The checks read a field's text (null when blank) from ``_s_<name>`` and its typed value from
-    ``_t_<name>`` (``with_typed``).
+    ``_t_<name>`` (``with_typed``); the clients' CUPS uniqueness reads ``_repeats_cups``, which only
+    ``classify`` computes, between the rules before it and the rules after it.
     """
     entity = CONTRACT[entity_name]
     found = _column_checks(entity, _text_col, _typed_col)
@@ -331,26 +340,22 @@ def classify(
 
 
 def _with_cups_verdict(rows: DataFrame, checks: list[Check]) -> DataFrame:
-    # CUPS uniqueness needs a window over the rows that passed the rules before it: the rules before it
-    # are decided first, then the window, then the rules after it.
-    position = [c.rule for c in checks].index("clients.cups.duplicate")
-    rows = _with_verdict(rows, checks[:position], skip=F.col(DUPLICATE))
+    # CUPS uniqueness is a window over the rows that passed the rules before it, so the verdict is decided
+    # in two passes split at that rule (found by name): the rules before it, the window, then the
+    # uniqueness check itself and the rules after it, for the rows the first pass left undecided.
+    split = [c.rule for c in checks].index("clients.cups.duplicate")
+    rows = _with_verdict(rows, checks[:split], skip=F.col(DUPLICATE))
     rows = rows.withColumn("_candidate", ~F.col(DUPLICATE) & F.col(RULE).isNull())
     order = Window.partitionBy("cups", "_candidate").orderBy(SOURCE_FILE, RECORD_INDEX)
-    rows = rows.withColumn("_repeats_cups", F.col("_candidate") & (F.row_number().over(order) > 1))
-    unique_cups = Check(
-        "clients.cups.duplicate",
-        F.col("_repeats_cups"),
-        F.concat(checks[position].detail, F.lit(" already belongs to an earlier client")),
-    )
+    rows = rows.withColumn(_REPEATS_CUPS, F.col("_candidate") & (F.row_number().over(order) > 1))
     decided = rows.withColumnsRenamed({RULE: "_rule_before", DETAIL: "_detail_before"})
-    rows = _with_verdict(decided, [unique_cups, *checks[position + 1 :]], skip=~F.col("_candidate"))
+    rows = _with_verdict(decided, checks[split:], skip=~F.col("_candidate"))
     return rows.withColumns(
         {
             RULE: F.coalesce(F.col("_rule_before"), F.col(RULE)),
             DETAIL: F.coalesce(F.col("_detail_before"), F.col(DETAIL)),
         }
-    ).drop("_rule_before", "_detail_before", "_repeats_cups", "_candidate")
+    ).drop("_rule_before", "_detail_before", _REPEATS_CUPS, "_candidate")
 
 
 def references_for(providers: DataFrame, clients: DataFrame) -> DataFrame:

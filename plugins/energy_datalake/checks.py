@@ -25,6 +25,7 @@ from pathlib import Path
 
 from energy_datalake import config
 from energy_datalake.files import write_json
+from glue_jobs.lib.contract import partition_values
 
 CHECKS_DIR = config.CHECKS_DIR
 
@@ -91,14 +92,13 @@ def check_files(directory: Path = CHECKS_DIR) -> list[Path]:
 
 
 def render(sql: str, run_date: str) -> str:
-    """Fill the run-date placeholders; an unknown placeholder is an error, never left in the SQL."""
+    """Fill the run-date placeholders; an unknown placeholder is an error, never left in the SQL.
+
+    ``{{ year }}``, ``{{ month }}`` and ``{{ day }}`` are the partition values the jobs write the paths
+    with (``contract.partition_values``); a ``run_date`` that is not a date raises ValueError.
+    """
     day = date.fromisoformat(run_date)
-    values = {
-        "run_date": day.isoformat(),
-        "year": f"{day.year:04d}",
-        "month": f"{day.month:02d}",
-        "day": f"{day.day:02d}",
-    }
+    values = {"run_date": day.isoformat(), **partition_values(day)}
 
     def fill(match: re.Match) -> str:
         if match.group(1) not in values:

@@ -64,7 +64,7 @@ def table_stats(folder: Path, day: date | None) -> dict[str, int]:
 
 
 def data_files(folder: Path, day: date | None) -> list[Path]:
-    partition = f"{partition_path(day.isoformat())}/" if day else ""
+    partition = f"{partition_path(day)}/" if day else ""
     return sorted(
         f
         for f in folder.rglob("*")

@@ -1,5 +1,5 @@
 -- The run date's partition exists, with rows, in every processed and curated table.
--- Athena SQL; {{ year }}, {{ month }}, {{ day }} are filled by energy_datalake.local.checks.render.
+-- Athena SQL; {{ year }}, {{ month }}, {{ day }} are filled by energy_datalake.checks.render.
 SELECT 'partition_exists' AS check_name, 'processed.providers' AS table_name,
        CASE WHEN count(*) = 0 THEN 1 ELSE 0 END AS failures
 FROM processed.providers WHERE year = '{{ year }}' AND month = '{{ month }}' AND day = '{{ day }}'

@@ -463,3 +463,10 @@ def test_the_checks_never_read_the_raw_zone():
     for query, sql in checks.rendered_checks(RUN_DATE).items():
         databases = {t.db for t in parse_one(sql, read="athena").find_all(exp.Table) if t.db}
         assert databases <= {"processed", "curated"}, query
+
+
+def test_the_checks_and_the_partition_paths_agree_on_a_run_date():
+    from glue_jobs.lib.contract import partition_path
+
+    rendered = checks.render("year={{ year }}/month={{ month }}/day={{ day }}", "2026-03-09")
+    assert rendered == partition_path(date(2026, 3, 9))

@@ -28,7 +28,7 @@ def _generate(out: Path, start: str = "2026-03-30", **kwargs) -> dict:
 
 
 def _files(out: Path, entity: str, day: str) -> list[Path]:
-    folder = out / Path(contract.raw_key(entity, day)).parent
+    folder = out / Path(contract.raw_key(entity, date.fromisoformat(day))).parent
     return sorted(folder.glob("*.csv"))
 
 
@@ -64,7 +64,8 @@ def test_a_date_does_not_depend_on_the_run_start(tmp_path):
 
 def test_layout_success_markers_and_format(tmp_path):
     summary = _generate(tmp_path, days=2)
-    expected = {contract.raw_key(e, d) for e in contract.ENTITIES for d in ("2026-03-30", "2026-03-31")}
+    days = (date(2026, 3, 30), date(2026, 3, 31))
+    expected = {contract.raw_key(e, d) for e in contract.ENTITIES for d in days}
     assert set(summary["files"]) == expected
     written = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
     markers = {str(Path(k).parent / "_SUCCESS") for k in expected}
@@ -346,7 +347,7 @@ def test_default_out_is_the_local_lake_raw_zone(datalake_home):
 
     summary = gen.generate("2026-03-30", clients=5, providers=2, progress=None)
     assert Path(summary["out"]) == datalake_home / "s3" / templates.load().lake_bucket / "raw"
-    assert (Path(summary["out"]) / contract.raw_key("clients", "2026-03-30")).exists()
+    assert (Path(summary["out"]) / contract.raw_key("clients", date(2026, 3, 30))).exists()
 
 
 def test_small_days_keep_broken_rows_under_one_percent(tmp_path):

@@ -26,8 +26,9 @@ from glue_jobs.lib import kpis
 from glue_jobs.lib.contract import CONTRACT
 
 UTC = dt.UTC
-AUTUMN_DAY = "2026-10-25"
-SPRING_DAY = "2026-03-29"
+AUTUMN_DAY = dt.date(2026, 10, 25)
+SPRING_DAY = dt.date(2026, 3, 29)
+SUMMER_DAY = dt.date(2026, 6, 15)
 
 
 def processed_schema(entity: str) -> StructType:
@@ -316,7 +317,7 @@ def test_a_day_without_purchases_has_null_purchase_prices(spark, clients, provid
         [transaction("S1", "SALE", "C3", utc(2026, 6, 15, 10), "P2", "40.000", "125.00", "5.00")],
         processed_schema("transactions"),
     )
-    tables = kpis.build_all(sales_only, clients, providers, "2026-06-15")
+    tables = kpis.build_all(sales_only, clients, providers, SUMMER_DAY)
 
     [balance] = rows(tables["daily_energy_balance"])
     assert balance["purchased_kwh"] == D("0.000")
@@ -336,17 +337,17 @@ def test_a_day_of_zero_kwh_purchases_has_null_prices_and_shares(spark, providers
         [transaction("T1", "PURCHASE", "PRV1", utc(2026, 6, 15, 10), None, "0.000", "90.00", "0.00")],
         processed_schema("transactions"),
     )
-    [balance] = rows(kpis.daily_energy_balance(zero_kwh, "2026-06-15"))
+    [balance] = rows(kpis.daily_energy_balance(zero_kwh, SUMMER_DAY))
     assert balance["avg_purchase_price_eur_mwh"] is None
     assert balance["transaction_count"] == 1
-    [purchase] = rows(kpis.daily_provider_purchases(zero_kwh, providers, "2026-06-15"))
+    [purchase] = rows(kpis.daily_provider_purchases(zero_kwh, providers, SUMMER_DAY))
     assert purchase["avg_price_eur_mwh"] is None
     assert purchase["share_of_purchases"] is None
 
 
 def test_a_day_without_any_transaction_still_has_its_balance_row(spark):
     nothing = spark.createDataFrame([], processed_schema("transactions"))
-    assert rows(kpis.daily_energy_balance(nothing, "2026-06-15")) == [
+    assert rows(kpis.daily_energy_balance(nothing, SUMMER_DAY)) == [
         {
             "delivery_date": dt.date(2026, 6, 15),
             "purchased_kwh": D("0.000"),
@@ -369,7 +370,7 @@ def test_a_sale_of_an_unknown_client_is_kept_with_null_attributes(spark, clients
         processed_schema("transactions"),
     )
     sales = kpis.sales_with_client(orphan, clients)
-    [segment] = rows(kpis.daily_sales_by_segment(sales, "2026-06-15"))
+    [segment] = rows(kpis.daily_sales_by_segment(sales, SUMMER_DAY))
     assert (segment["tariff"], segment["sold_kwh"], segment["revenue_eur"]) == (None, D("10.000"), D("1.00"))
 
 

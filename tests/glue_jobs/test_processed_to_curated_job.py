@@ -15,8 +15,8 @@ from glue_jobs.lib.contract import CONTRACT
 from glue_jobs.lib.kpis import TABLES
 
 REPO = Path(__file__).resolve().parents[2]
-DAY = "2026-03-29"
-OTHER_DAY = "2026-03-30"
+DAY = dt.date(2026, 3, 29)
+OTHER_DAY = dt.date(2026, 3, 30)
 
 
 def ddl(entity: str) -> str:
@@ -30,11 +30,10 @@ def utc(*args: int) -> dt.datetime:
 
 
 def write_processed_day(
-    spark, processed: Path, run_date: str, sale_kwh: str, sale_eur: str, with_purchase: bool = True
+    spark, processed: Path, run_date: dt.date, sale_kwh: str, sale_eur: str, with_purchase: bool = True
 ) -> None:
     """One provider, one client, one purchase and one sale; partitions laid out as raw-to-processed does."""
-    day_start = dt.date.fromisoformat(run_date)
-    hour = utc(day_start.year, day_start.month, day_start.day, 10)
+    hour = utc(run_date.year, run_date.month, run_date.day, 10)
     purchase = ("T1", "PURCHASE", "PRV1", hour, None, D("100.000"), D("50.00"), D("5.00"), hour, "t.csv")
     sale = ("T2", "SALE", "C1", hour, "P1", D(sale_kwh), D("200.00"), D(sale_eur), hour, "t.csv")
     day = {
@@ -47,15 +46,18 @@ def write_processed_day(
         ],
         "transactions": [purchase, sale] if with_purchase else [sale],
     }  # fmt: skip
-    y, m, d = run_date.split("-")
     for entity, rows in day.items():
-        folder = processed / entity / f"year={y}" / f"month={m}" / f"day={d}"
+        folder = processed / entity / day_folder(run_date)
         spark.createDataFrame(rows, ddl(entity)).coalesce(1).write.parquet(str(folder))
 
 
-def partition(curated: Path, table: str, run_date: str) -> Path:
-    y, m, d = run_date.split("-")
-    return curated / table / f"year={y}" / f"month={m}" / f"day={d}"
+def day_folder(run_date: dt.date) -> Path:
+    """Written out here rather than with the partition helper the job uses, so the test checks the layout."""
+    return Path(f"year={run_date.year}", f"month={run_date.month:02d}", f"day={run_date.day:02d}")
+
+
+def partition(curated: Path, table: str, run_date: dt.date) -> Path:
+    return curated / table / day_folder(run_date)
 
 
 def snapshot(curated: Path) -> dict[str, list[str]]:
@@ -68,7 +70,7 @@ def snapshot(curated: Path) -> dict[str, list[str]]:
     return {folder: sorted(hashes) for folder, hashes in files.items()}
 
 
-def read_partition(spark, curated: Path, table: str, run_date: str):
+def read_partition(spark, curated: Path, table: str, run_date: dt.date):
     return spark.read.parquet(str(partition(curated, table, run_date)))
 
 
@@ -124,7 +126,7 @@ def test_a_changed_day_is_replaced_not_appended(spark, zones, tmp_path):
 def test_a_missing_processed_partition_is_an_error_naming_it(spark, zones):
     processed, curated = zones
     with pytest.raises(Exception, match="day=31"):
-        job.run(spark, "2026-03-31", str(processed), str(curated))
+        job.run(spark, dt.date(2026, 3, 31), str(processed), str(curated))
     assert not curated.exists()
 
 
@@ -157,7 +159,7 @@ def test_spark_submit_writes_the_five_tables(spark, zones):
         "DATALAKE_SPARK_DRIVER_MEMORY": "1g",
         "DATALAKE_SHUFFLE_PARTITIONS": "2",
     }
-    args = ["--JOB_NAME", "processed-to-curated", "--run_date", DAY]
+    args = ["--JOB_NAME", "processed-to-curated", "--run_date", DAY.isoformat()]
     args += ["--processed_path", str(processed), "--curated_path", str(curated)]
     result = subprocess.run(
         [spark_submit(), str(REPO / "glue_jobs" / "processed_to_curated.py"), *args],

@@ -5,6 +5,7 @@ One run of the job serves most tests (module fixture ``bad_day``): Spark is shar
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from glue_jobs.lib import contract
 from glue_jobs.lib.processed_writer import STAGING
 from glue_jobs.lib.raw_processing import EntityReport, FileReport, RunReport, process_run_date
 
-RUN_DATE = "2026-03-29"
+DAY = dt.date(2026, 3, 29)
+# As the job argument and the load manifest write it.
+RUN_DATE = DAY.isoformat()
 PARTITION = "year=2026/month=03/day=29"
 FIXTURES = Path(__file__).parent / "fixtures" / RUN_DATE
 TS = "2026-03-28T10:00:00+01:00"
@@ -194,7 +197,7 @@ def bad_day(spark, tmp_path_factory):
     files["transactions_20260329_2.csv"] = DRIFT_FILE.encode()
     files.update(WHOLE_FILES)
     lay_out(root / "raw", files)
-    report = process_run_date(spark, str(root / "raw"), str(root / "processed"), RUN_DATE, "jr_test")
+    report = process_run_date(spark, str(root / "raw"), str(root / "processed"), DAY, "jr_test")
     tables = {
         t: read_table(spark, root / "processed", t)
         for t in ("providers", "clients", "transactions", "quarantine", "load_manifest")
@@ -345,7 +348,7 @@ def test_threshold_failures_name_entity_share_and_threshold(bad_day):
 def test_an_entity_without_a_readable_row_fails_the_run():
     empty = FileReport("clients", "clients/x.csv", "quarantined", "file.empty: empty", 0, 0, 0, 0, None)
     report = RunReport(
-        RUN_DATE, {"clients": EntityReport("clients", [empty]), "providers": EntityReport("providers")}
+        DAY, {"clients": EntityReport("clients", [empty]), "providers": EntityReport("providers")}
     )
     assert report.failures(0.05) == [
         "clients: 100.00% of rows quarantined (no readable row) passes the threshold of 5.00%",
@@ -378,12 +381,12 @@ def _data_files(processed: Path) -> list[str]:
 @pytest.mark.slow
 def test_rerun_changes_nothing_and_touches_only_the_run_date(spark, clean_day):
     raw, processed = clean_day / "raw", clean_day / "processed"
-    process_run_date(spark, str(raw), str(processed), RUN_DATE)
+    process_run_date(spark, str(raw), str(processed), DAY)
     other_day = processed / "transactions" / "year=2026" / "month=03" / "day=28"
     shutil.copytree(processed / "transactions" / PARTITION, other_day)
     kept = {p.name: p.read_bytes() for p in other_day.iterdir()}
     first, first_files = _snapshot(spark, processed), _data_files(processed)
-    process_run_date(spark, str(raw), str(processed), RUN_DATE)
+    process_run_date(spark, str(raw), str(processed), DAY)
     assert _snapshot(spark, processed) == first
     assert len(_data_files(processed)) == len(first_files)
     assert {p.name: p.read_bytes() for p in other_day.iterdir()} == kept
@@ -393,7 +396,7 @@ def test_rerun_changes_nothing_and_touches_only_the_run_date(spark, clean_day):
 @pytest.mark.slow
 def test_a_run_killed_mid_write_is_repaired_by_the_rerun(spark, clean_day):
     raw, processed = clean_day / "raw", clean_day / "processed"
-    process_run_date(spark, str(raw), str(processed), RUN_DATE)
+    process_run_date(spark, str(raw), str(processed), DAY)
     expected = _snapshot(spark, processed)
     # The states a kill leaves: a half-written staging folder, and a partition renamed aside but not yet
     # replaced (killed between the two renames of the swap).
@@ -404,6 +407,6 @@ def test_a_run_killed_mid_write_is_repaired_by_the_rerun(spark, clean_day):
     )
     partition = processed / "clients" / PARTITION
     partition.rename(processed / STAGING / "clients" / (PARTITION + ".previous"))
-    process_run_date(spark, str(raw), str(processed), RUN_DATE)
+    process_run_date(spark, str(raw), str(processed), DAY)
     assert _snapshot(spark, processed) == expected
     assert not (processed / STAGING / "clients" / (PARTITION + ".previous")).exists()

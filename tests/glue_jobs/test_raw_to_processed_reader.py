@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from glue_jobs.lib.raw_reader import RawFile, inspect_file, iter_records, list_run_files, locate_records
 
+DAY = dt.date(2026, 3, 29)
 HEADER = "provider_id,legal_name,tax_id,provider_type,technology,country_code,active,updated_at"
 
 
@@ -13,7 +16,7 @@ def _file(tmp_path, content: bytes, name="providers_20260329.csv") -> RawFile:
     folder = tmp_path / "providers" / "year=2026" / "month=03" / "day=29"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(content)
-    return inspect_file(list_run_files(str(tmp_path), "providers", "2026-03-29")[0])
+    return inspect_file(list_run_files(str(tmp_path), "providers", DAY)[0])
 
 
 def test_files_are_listed_in_name_order_with_their_raw_key(tmp_path):
@@ -21,12 +24,12 @@ def test_files_are_listed_in_name_order_with_their_raw_key(tmp_path):
     folder.mkdir(parents=True)
     for name in ("clients_20260329_2.csv", "clients_20260329.csv", "_SUCCESS"):
         (folder / name).write_text("x")
-    files = list_run_files(f"file://{tmp_path}/", "clients", "2026-03-29")
+    files = list_run_files(f"file://{tmp_path}/", "clients", DAY)
     assert [f.source_file for f in files] == [
         "clients/year=2026/month=03/day=29/clients_20260329.csv",
         "clients/year=2026/month=03/day=29/clients_20260329_2.csv",
     ]
-    assert list_run_files(str(tmp_path), "clients", "2026-03-30") == []
+    assert list_run_files(str(tmp_path), "clients", dt.date(2026, 3, 30)) == []
 
 
 def test_a_bom_and_crlf_header_is_read_by_name(tmp_path):
@@ -94,7 +97,7 @@ def test_on_s3_the_same_files_are_listed_inspected_and_located():
         )
         s3.put_object(Bucket="lake", Key=prefix + "_SUCCESS", Body=b"")
         s3.put_object(Bucket="lake", Key=prefix + "old/providers_20260328.csv", Body=b"x")
-        files = [inspect_file(f) for f in list_run_files("s3://lake/raw/", "providers", "2026-03-29")]
+        files = [inspect_file(f) for f in list_run_files("s3://lake/raw/", "providers", DAY)]
         assert [(f.uri, f.source_file) for f in files] == [
             (f"s3://lake/{prefix}providers_20260329.csv", f"{prefix[4:]}providers_20260329.csv")
         ]

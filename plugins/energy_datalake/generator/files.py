@@ -73,13 +73,13 @@ class RawZone:
     files: list[str]
 
     def entity_folder(self, entity: str, day: date) -> Path:
-        folder = self.out / Path(contract.raw_key(entity, day.isoformat())).parent
+        folder = self.out / Path(contract.raw_key(entity, day)).parent
         folder.mkdir(parents=True, exist_ok=True)
         _clear_partition(folder)
         return folder
 
     def path(self, entity: str, day: date, n: int | None) -> Path:
-        key = contract.raw_key(entity, day.isoformat(), n)
+        key = contract.raw_key(entity, day, n)
         self.files.append(key)
         return self.out / key
 

@@ -68,7 +68,7 @@ def success_markers(run_date: date) -> list[Path]:
     from energy_datalake import templates
 
     raw = config.local_path(f"s3://{templates.load().lake_bucket}/raw")
-    partition = partition_path(run_date.isoformat())
+    partition = partition_path(run_date)
     return [raw / entity / partition / "_SUCCESS" for entity in ENTITIES]
 
 

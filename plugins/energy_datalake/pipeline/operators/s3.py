@@ -8,6 +8,7 @@ the task at once: two retries would only wait another timeout each for files tha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
@@ -17,8 +18,9 @@ from glue_jobs.lib.contract import ENTITIES, partition_path
 
 
 def success_keys(bucket: str, run_date: str) -> list[str]:
-    """The ``_SUCCESS`` marker of every entity's export of ``run_date`` (docs/architecture.md: storage)."""
-    partition = partition_path(run_date)
+    """The ``_SUCCESS`` marker of every entity's export of ``run_date``, the date as Airflow renders it
+    (docs/architecture.md: storage)."""
+    partition = partition_path(date.fromisoformat(run_date))
     return [f"s3://{bucket}/raw/{entity}/{partition}/_SUCCESS" for entity in ENTITIES]
 
 
