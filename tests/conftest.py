@@ -43,3 +43,14 @@ def datalake_home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("DATALAKE_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch):
+    """Fake credentials and a region for AWS clients that talk to moto or a Stubber, never to AWS."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)

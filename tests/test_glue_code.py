@@ -35,16 +35,6 @@ def package(tmp_path) -> Path:
     return copy
 
 
-@pytest.fixture
-def aws_credentials(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-
-
 def test_the_zip_holds_the_library_only_in_a_fixed_order():
     names = zipfile.ZipFile(BytesIO(glue_code.build().archive)).namelist()
     assert names == sorted(names)

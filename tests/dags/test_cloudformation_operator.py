@@ -44,13 +44,8 @@ NO_CHANGES = (
 
 
 @pytest.fixture(autouse=True)
-def aws_credentials(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+def _aws(aws_credentials):
+    """Every test here talks to moto or a Stubber with fake credentials."""
 
 
 @pytest.fixture
