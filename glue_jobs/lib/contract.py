@@ -75,6 +75,8 @@ class Entity:
     columns: tuple[Column, ...]
     # providers and clients are full daily snapshots; transactions are the day's events.
     snapshot: bool
+    # A field may hold a line break (names): the file is read as whole CSV records, not as lines.
+    multiline: bool
     unique: tuple[str, ...] = field(default=())
 
     @property
@@ -100,6 +102,7 @@ PROVIDERS = Entity(
     name="providers",
     key="provider_id",
     snapshot=True,
+    multiline=True,
     columns=(
         Column("provider_id", "string"),
         Column("legal_name", "string"),
@@ -116,6 +119,7 @@ CLIENTS = Entity(
     name="clients",
     key="client_id",
     snapshot=True,
+    multiline=True,
     unique=("cups",),
     columns=(
         Column("client_id", "string"),
@@ -136,6 +140,8 @@ TRANSACTIONS = Entity(
     name="transactions",
     key="transaction_id",
     snapshot=False,
+    # Ids, codes, numbers and timestamps: one record per line, so a big file is read by many tasks.
+    multiline=False,
     columns=(
         Column("transaction_id", "string"),
         Column("transaction_type", "enum", enum=TRANSACTION_TYPES),

@@ -31,9 +31,14 @@ from glue_jobs.lib import validation
 from glue_jobs.lib.contract import ENTITIES
 from glue_jobs.lib.processed_writer import replace_files, replace_partition
 from glue_jobs.lib.raw_reader import (
+    RAW_LINE,
+    RECORD_BLOCK,
     RECORD_INDEX,
     SOURCE_FILE,
+    LineRead,
     RawFile,
+    check_encoding,
+    count_records,
     inspect_file,
     list_run_files,
     locate_records,
@@ -141,45 +146,80 @@ def process_run_date(
     reports: dict[str, EntityReport] = {}
     for entity in ENTITIES:
         files = [inspect_file(f) for f in list_run_files(raw_path, entity, run_date)]
+        check_encoding(spark, files)
         references = None
         if entity == "transactions":
             # From the written Parquet: small, and the providers' and clients' CSV are not parsed again.
             references = validation.references_for(
                 spark.read.parquet(published["providers"]), spark.read.parquet(published["clients"])
             )
-        classified = _classify_files(spark, files, entity, run_date, references)
-        published[entity], counts = _publish_accepted(
-            spark, classified, files, processed_path, entity, run_date
+        published[entity], read = _publish_accepted(
+            spark, files, processed_path, entity, run_date, references
         )
-        reports[entity] = _publish_rejects(spark, files, counts, processed_path, entity, run_date)
+        # A file read as lines is checked for UTF-8 past its prefix by the read itself: one found not to be is
+        # quarantined whole and the entity published again without it (rare: a broken export).
+        not_utf8 = [line_read for line_read in read.line_reads.values() if line_read.invalid_utf8()]
+        if not_utf8:
+            for line_read in not_utf8:
+                counted = read.counts.get(line_read.raw_file.source_file, {}).get("read", 0)
+                line_read.raw_file.quarantine(
+                    "file.not_utf8", "not UTF-8: an invalid byte sequence past the first MiB", counted
+                )
+            published[entity], read = _publish_accepted(
+                spark, files, processed_path, entity, run_date, references
+            )
+        count_records(spark, files)
+        reports[entity] = _publish_rejects(spark, files, read, processed_path, entity, run_date)
     _write_manifest(spark, reports, processed_path, run_date, job_run_id)
     return RunReport(run_date=run_date, entities=reports)
 
 
-def _classify_files(spark, files: list[RawFile], entity: str, date: dt.date, references) -> DataFrame | None:
-    if not any(f.readable for f in files):
-        return None
-    return validation.classify(read_records(spark, files), entity, date, references)
+@dataclass
+class EntityRead:
+    """What the write of an entity's accepted rows observed on the way."""
+
+    # {source_file: {read, accepted, quarantined, duplicate, flagged}} for files with at least one record.
+    counts: dict[str, dict] = field(default_factory=dict)
+    line_reads: dict[str, LineRead] = field(default_factory=dict)
+    # (source_file, record_block, record_index) -> text, for the broken records of files read as lines.
+    broken_lines: dict[tuple, str] = field(default_factory=dict)
 
 
 def _empty(spark: SparkSession, entity: str) -> DataFrame:
     return spark.createDataFrame([], validation.processed_schema(entity))
 
 
-def _publish_accepted(spark, classified, files, processed_path, entity, run_date) -> tuple[str, dict]:
-    """Writes the accepted rows; returns the partition's URI and the per-file counts observed on the way."""
-    if classified is None:
-        return replace_partition(_empty(spark, entity), processed_path, entity, run_date), {}
+def _publish_accepted(spark, files, processed_path, entity, run_date, references) -> tuple[str, EntityRead]:
+    """Writes the accepted rows; returns the partition's URI and what was observed on the way."""
+    if not any(f.readable for f in files):
+        return replace_partition(_empty(spark, entity), processed_path, entity, run_date), EntityRead()
+    records = read_records(spark, files)
+    judged = validation.judge(records.frame, entity, run_date, references)
+    # The text of the broken lines, taken before the window's shuffle so that the shuffle never carries text.
+    lines_seen = Observation(f"raw_to_processed_{entity}_lines")
+    broken = F.col(RULE).isNotNull() & F.col(RAW_LINE).isNotNull()
+    judged = judged.observe(
+        lines_seen,
+        F.to_json(
+            F.collect_list(F.when(broken, F.struct(SOURCE_FILE, RECORD_BLOCK, RECORD_INDEX, RAW_LINE)))
+        ).alias("lines"),
+    )
     readable = [f.source_file for f in files if f.readable]
     observation = Observation(f"raw_to_processed_{entity}")
-    observed = classified.observe(observation, *_count_metrics(readable))
+    observed = validation.deduplicate(judged, entity, run_date).observe(
+        observation, *_count_metrics(readable)
+    )
     uri = replace_partition(validation.accepted(observed, entity), processed_path, entity, run_date)
     counts = _counts_per_file(observation.get, readable)
     written = spark.read.parquet(uri).count()
     expected = sum(c["accepted"] for c in counts.values())
     if written != expected:
         raise RuntimeError(f"{entity}: {written} accepted rows written but {expected} counted on the way")
-    return uri, counts
+    broken_lines = {
+        (r[SOURCE_FILE], r[RECORD_BLOCK], r[RECORD_INDEX]): r[RAW_LINE]
+        for r in json.loads(lines_seen.get["lines"])
+    }
+    return uri, EntityRead(counts, records.line_reads, broken_lines)
 
 
 def _count_metrics(source_files: list[str]) -> list[Column]:
@@ -189,7 +229,7 @@ def _count_metrics(source_files: list[str]) -> list[Column]:
     accepted = ~F.col(DUPLICATE) & F.col(RULE).isNull()
     # As JSON text: PySpark hands observed metrics over as plain values only.
     flagged = F.collect_list(
-        F.when(F.col(RULE).isNotNull(), F.struct(SOURCE_FILE, RECORD_INDEX, RULE, DETAIL))
+        F.when(F.col(RULE).isNotNull(), F.struct(SOURCE_FILE, RECORD_BLOCK, RECORD_INDEX, RULE, DETAIL))
     )
     metrics = [F.to_json(flagged).alias("flagged")]
     for i, name in enumerate(source_files):
@@ -217,8 +257,8 @@ def _counts_per_file(metrics: dict, source_files: list[str]) -> dict[str, dict]:
     return counts
 
 
-def _publish_rejects(spark, files, counts, processed_path, entity, run_date) -> EntityReport:
-    quarantine = _quarantine_rows(files, counts)
+def _publish_rejects(spark, files, read: EntityRead, processed_path, entity, run_date) -> EntityReport:
+    quarantine = _quarantine_rows(files, read)
     replace_partition(
         spark.createDataFrame(quarantine, QUARANTINE_SCHEMA).coalesce(1),
         processed_path,
@@ -227,7 +267,7 @@ def _publish_rejects(spark, files, counts, processed_path, entity, run_date) -> 
     )
     whole = {f.uri.rsplit("/", 1)[1]: f.uri for f in files if not f.readable}
     replace_files(spark, whole, processed_path, f"quarantine_files/{entity}", run_date)
-    return EntityReport(entity, [_file_report(f, counts.get(f.source_file)) for f in files])
+    return EntityReport(entity, [_file_report(f, read.counts.get(f.source_file)) for f in files])
 
 
 def _file_report(raw_file: RawFile, counts: dict | None) -> FileReport:
@@ -256,26 +296,43 @@ def _file_report(raw_file: RawFile, counts: dict | None) -> FileReport:
     )
 
 
-def _quarantine_rows(files: list[RawFile], counts: dict[str, dict]) -> list[tuple]:
+def _quarantine_rows(files: list[RawFile], read: EntityRead) -> list[tuple]:
     rows = [(f.source_file, None, None, f.rule, f.reason) for f in files if not f.readable]
     for raw_file in files:
-        wanted = counts[raw_file.source_file]["flagged"] if raw_file.source_file in counts else []
-        if not wanted:
+        counts = read.counts.get(raw_file.source_file) if raw_file.readable else None
+        if not counts or not counts["flagged"]:
             continue
-        located = locate_records(raw_file, (r[RECORD_INDEX] for r in wanted))
-        if located.records != counts[raw_file.source_file]["read"]:
-            raise RuntimeError(
-                f"{raw_file.source_file}: Spark read {counts[raw_file.source_file]['read']} records but the "
-                f"record locator found {located.records}; the file's quoting is too broken to point at lines"
-            )
+        wanted = sorted(counts["flagged"], key=lambda r: (r[RECORD_BLOCK], r[RECORD_INDEX]))
+        located = _locate(raw_file, wanted, counts["read"], read)
         header_fields = len(raw_file.columns)
-        for r in sorted(wanted, key=lambda r: r[RECORD_INDEX]):
-            line, text = located.found[r[RECORD_INDEX]]
+        for r, (line, text) in zip(wanted, located, strict=True):
             detail = r[DETAIL]
             if r[RULE].endswith(".row.field_count"):
                 detail = f"{_field_count(text)} fields, the header has {header_fields}"
             rows.append((raw_file.source_file, line, text, r[RULE], detail))
     return rows
+
+
+def _locate(
+    raw_file: RawFile, wanted: list[dict], records_read: int, read: EntityRead
+) -> list[tuple[int, str]]:
+    """(physical line, original text) of each wanted record, in order."""
+    if not raw_file.multiline:
+        numbering = read.line_reads[raw_file.source_file].numbering()
+        return [
+            (
+                numbering(r[RECORD_BLOCK], r[RECORD_INDEX]),
+                read.broken_lines[(raw_file.source_file, r[RECORD_BLOCK], r[RECORD_INDEX])],
+            )
+            for r in wanted
+        ]
+    located = locate_records(raw_file, (r[RECORD_INDEX] for r in wanted))
+    if located.records != records_read:
+        raise RuntimeError(
+            f"{raw_file.source_file}: Spark read {records_read} records but the record locator found "
+            f"{located.records}; the file's quoting is too broken to point at lines"
+        )
+    return [located.found[r[RECORD_INDEX]] for r in wanted]
 
 
 def _field_count(record: str) -> int:

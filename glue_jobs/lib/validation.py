@@ -10,10 +10,14 @@ not where their names say; then every other rule of the entity in ``contract.RUL
 the column rules (required, enum, type; columns in contract order) before the value rules (formats,
 uniqueness, ranges, cross-field and cross-entity checks).
 
-Duplicates are decided before the rules: among the records with the header's shape and a key, the first
-occurrence of a key (by file name, then position in the file) is kept and later ones (exact copies, or
-other rows repeating the key) are removed and counted, never quarantined. A client repeating the CUPS of
-an earlier client that passed the rules before ``clients.cups.duplicate`` is quarantined under it.
+Duplicates win over the rules: among the records with the header's shape and a key, the first occurrence
+of a key (by file name, then position in the file) is kept and later ones (exact copies, or other rows
+repeating the key) are removed and counted, never quarantined. A client repeating the CUPS of an earlier
+client that passed the rules before ``clients.cups.duplicate`` is quarantined under it.
+
+Two steps, so that the job's one shuffle carries typed values and never the text: ``judge`` types each
+record and finds the first rule it breaks where the record is read (row by row, no shuffle), and
+``deduplicate`` runs the duplicate window and, for the clients, CUPS uniqueness and the rules after it.
 
 Everything is built from Spark SQL functions (no Python UDF), so it runs in the JVM at full speed.
 """
@@ -24,6 +28,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -32,7 +37,7 @@ from pyspark.sql import types as T
 from glue_jobs.lib import contract
 from glue_jobs.lib.contract import CONTRACT, Entity
 from glue_jobs.lib.identifiers import cups_is_valid, provider_tax_id_is_valid, spanish_tax_id_is_valid
-from glue_jobs.lib.raw_reader import RECORD_INDEX, SHAPE_OK, SOURCE_FILE
+from glue_jobs.lib.raw_reader import RAW_LINE, RECORD_BLOCK, RECORD_ORDER, SHAPE_OK, SOURCE_FILE
 
 RULE = "rule"
 DETAIL = "detail"
@@ -51,6 +56,8 @@ _EMAIL_RE = (
 _REF_ID, _REF_TYPE, _REF_TARIFF = "_ref_id", "_ref_type", "_ref_tariff"
 # True when a client repeats the CUPS of an earlier client that passed the rules before CUPS uniqueness.
 _REPEATS_CUPS = "_repeats_cups"
+# True when the record may be a duplicate: it has the header's shape and a key.
+_ELIGIBLE = "_eligible"
 
 
 @dataclass(frozen=True)
@@ -81,13 +88,47 @@ def typed(column: contract.Column, value: Column) -> Column:
     if column.type == "boolean":
         return F.when(value == "true", F.lit(True)).when(value == "false", F.lit(False))
     if column.type == "timestamp":
-        return F.when(value.rlike(_TIMESTAMP_RE), value.cast("timestamp"))
+        return F.when(value.rlike(_TIMESTAMP_RE), _instant(value))
     if column.type == "date":
         return F.when(value.rlike(_DATE_RE), value.cast("date"))
     scale = column.decimal_precision_scale
     if scale is not None:
         return F.when(value.rlike(_decimal_re(*scale)), value.cast(column.type))
     return value
+
+
+def _instant(value: Column) -> Column:
+    """The instant of an ISO 8601 text of ``_TIMESTAMP_RE``'s shape.
+
+    Spark's cast of a text with an offset resolves a zone per value (most of the cost of typing a
+    transaction); so the wall time is cast alone, in the session's zone (UTC, ``runtime.SPARK_CONF``), and
+    the offset, whose digits the pattern fixed, subtracted. Offsets past ±18:00 are no offsets (null), as
+    for the cast.
+    """
+    zulu = value.endswith("Z")
+    length = F.length(value)
+    wall = F.when(zulu, value.substr(F.lit(1), length - 1)).otherwise(value.substr(F.lit(1), length - 6))
+    hours = value.substr(length - 4, F.lit(2)).cast("int")
+    minutes = value.substr(length - 1, F.lit(2)).cast("int")
+    sign = F.when(value.substr(length - 5, F.lit(1)) == "-", F.lit(-1)).otherwise(F.lit(1))
+    offset_minutes = F.when(zulu, F.lit(0)).when(
+        (minutes < 60) & (hours * 60 + minutes <= 18 * 60), sign * (hours * 60 + minutes)
+    )
+    micros = F.unix_micros(wall.cast("timestamp")) - offset_minutes.cast("long") * 60_000_000
+    return F.timestamp_micros(micros)
+
+
+def business_day_bounds(run_date: dt.date) -> tuple[Column, Column]:
+    """The run date's first instant in Madrid and the next day's, as timestamp literals: a delivery is on
+    the run date exactly when it starts between them (23, 24 or 25 hours apart)."""
+    zone = ZoneInfo(contract.BUSINESS_TIMEZONE)
+
+    def midnight(day: dt.date) -> Column:
+        instant = dt.datetime.combine(day, dt.time(), zone)
+        micros = round(instant.timestamp()) * 10**6
+        return F.timestamp_micros(F.lit(micros))
+
+    return midnight(run_date), midnight(run_date + dt.timedelta(days=1))
 
 
 def spark_type(column: contract.Column) -> T.DataType:
@@ -187,15 +228,17 @@ def _value_checks(entity: str, raw, val, run_date: dt.date) -> list[Check]:
         ]
     kind, period = raw("transaction_type"), raw("tariff_period")
     energy, price = val("energy_kwh"), val("price_eur_mwh")
-    delivery_date = F.to_date(F.from_utc_timestamp(val("delivery_start"), contract.BUSINESS_TIMEZONE))
+    delivery_start = val("delivery_start")
+    first_instant, next_day = business_day_bounds(run_date)
+    # Only for the detail of a broken row: the Madrid date it is on.
+    delivery_date = F.to_date(F.from_utc_timestamp(delivery_start, contract.BUSINESS_TIMEZONE))
     # kWh → MWh as a multiplication by an exact decimal: the product is exact (decimal(29,8)) and cheaper
     # than a decimal division.
     expected = energy * F.lit(Decimal("0.001")) * price
-    sale_periods = F.when(
-        F.col(_REF_TARIFF) == "2.0TD", F.array(*map(F.lit, contract.PERIODS_BY_TARIFF["2.0TD"]))
-    )
-    period_ok = F.when(kind == "PURCHASE", period.isNull()).otherwise(
-        F.array_contains(F.coalesce(sale_periods, F.array(*map(F.lit, contract.TARIFF_PERIODS))), period)
+    period_ok = (
+        F.when(kind == "PURCHASE", period.isNull())
+        .when(F.col(_REF_TARIFF) == "2.0TD", period.isin(*contract.PERIODS_BY_TARIFF["2.0TD"]))
+        .otherwise(period.isin(*contract.TARIFF_PERIODS))
     )
     return [
         Check(
@@ -209,7 +252,7 @@ def _value_checks(entity: str, raw, val, run_date: dt.date) -> list[Check]:
         ),
         Check(
             "transactions.delivery_start.export_date",
-            delivery_date != F.lit(run_date),
+            (delivery_start < first_instant) | (delivery_start >= next_day),
             F.concat(
                 _shown("delivery_start", raw("delivery_start")),
                 F.lit(" is on "),
@@ -304,52 +347,94 @@ def _with_verdict(rows: DataFrame, checks: list[Check], skip: Column) -> DataFra
 
 
 def mark_duplicates(records: DataFrame, key: str) -> DataFrame:
-    """Adds ``is_duplicate``: a later record (file name, then position) with the key of an earlier one."""
-    eligible = F.col(SHAPE_OK) & present(F.col(key))
-    order = Window.partitionBy(key, eligible).orderBy(SOURCE_FILE, RECORD_INDEX)
-    return records.withColumn(DUPLICATE, eligible & (F.row_number().over(order) > 1))
+    """Adds ``is_duplicate``: a later eligible record (file name, then position) with the key of an earlier
+    one. The window's shuffle is the job's only one: it carries typed values, not the text."""
+    order = Window.partitionBy(key, _ELIGIBLE).orderBy(*RECORD_ORDER)
+    return records.withColumn(DUPLICATE, F.col(_ELIGIBLE) & (F.row_number().over(order) > 1))
 
 
 def classify(
     records: DataFrame, entity_name: str, run_date: dt.date, references: DataFrame | None = None
 ) -> DataFrame:
-    """Every record with its typed contract columns, ``source_file``, ``record_index``, ``is_duplicate``,
-    ``rule`` and ``detail`` (both null when accepted or duplicate).
+    """Every record with its typed contract columns, ``source_file``, ``record_block``, ``record_index``,
+    ``is_duplicate``, ``rule`` and ``detail`` (both null when accepted or duplicate).
 
     ``references`` (transactions only): the day's accepted counterparties, from ``references_for``.
     """
+    return deduplicate(judge(records, entity_name, run_date, references), entity_name, run_date)
+
+
+def judge(
+    records: DataFrame, entity_name: str, run_date: dt.date, references: DataFrame | None = None
+) -> DataFrame:
+    """Row by row, where the records are read (no shuffle): the typed values, whether the record may be a
+    duplicate, and the first rule it breaks, ignoring duplicates (for the clients, the rules before CUPS
+    uniqueness). ``_raw_line`` is kept for the caller to observe the broken lines' text before
+    ``deduplicate`` drops it."""
+    session_zone = records.sparkSession.conf.get("spark.sql.session.timeZone")
+    if session_zone != "UTC":
+        raise ValueError(
+            f"the jobs parse timestamps in a UTC session, not {session_zone!r} (runtime.SPARK_CONF)"
+        )
     entity = CONTRACT[entity_name]
-    # Duplicates first: the shuffle they need also spreads the (single-task per file) read over the cores
-    # for the parsing and the rules that follow.
-    rows = with_typed(mark_duplicates(records, entity.key), entity_name)
+    for name, default in ((RECORD_BLOCK, F.lit(0).cast("long")), (RAW_LINE, F.lit(None).cast("string"))):
+        if name not in records.columns:
+            records = records.withColumn(name, default)
+    rows = with_typed(records, entity_name).withColumn(
+        _ELIGIBLE, F.col(SHAPE_OK) & present(F.col(entity.key))
+    )
     if entity_name == "transactions":
         rows = _with_counterparty(rows, references)
     checks = checks_for(entity_name, run_date)
     if entity_name == "clients":
-        rows = _with_cups_verdict(rows, checks)
-    else:
-        rows = _with_verdict(rows, checks, skip=F.col(DUPLICATE))
+        checks = checks[: _cups_split(checks)]
+    rows = _with_verdict(rows, checks, skip=F.lit(False))
+    # The clients' checks after CUPS uniqueness read the texts again, after the window.
+    texts = [_text_col(c.name) for c in entity.columns] if entity_name == "clients" else []
+    return rows.select(
+        *[_typed_col(c.name) for c in entity.columns],
+        *texts,
+        *RECORD_ORDER,
+        RAW_LINE,
+        _ELIGIBLE,
+        RULE,
+        DETAIL,
+    )
+
+
+def deduplicate(judged: DataFrame, entity_name: str, run_date: dt.date) -> DataFrame:
+    """``judge``'s rows with their verdict: duplicates marked (and never quarantined), for the clients CUPS
+    uniqueness and the rules after it; the output of ``classify``."""
+    entity = CONTRACT[entity_name]
+    rows = mark_duplicates(judged.drop(RAW_LINE), f"_t_{entity.key}")
+    not_duplicate = ~F.col(DUPLICATE)
+    rows = rows.withColumns(
+        {RULE: F.when(not_duplicate, F.col(RULE)), DETAIL: F.when(not_duplicate, F.col(DETAIL))}
+    )
+    if entity_name == "clients":
+        checks = checks_for(entity_name, run_date)
+        rows = _with_cups_verdict(rows, checks[_cups_split(checks) :])
     return rows.select(
         *[_typed_col(c.name).alias(c.name) for c in entity.columns],
-        SOURCE_FILE,
-        RECORD_INDEX,
+        *RECORD_ORDER,
         DUPLICATE,
         RULE,
         DETAIL,
     )
 
 
+def _cups_split(checks: list[Check]) -> int:
+    # CUPS uniqueness is a window over the rows that passed the rules before it (found by name).
+    return [c.rule for c in checks].index("clients.cups.duplicate")
+
+
 def _with_cups_verdict(rows: DataFrame, checks: list[Check]) -> DataFrame:
-    # CUPS uniqueness is a window over the rows that passed the rules before it, so the verdict is decided
-    # in two passes split at that rule (found by name): the rules before it, the window, then the
-    # uniqueness check itself and the rules after it, for the rows the first pass left undecided.
-    split = [c.rule for c in checks].index("clients.cups.duplicate")
-    rows = _with_verdict(rows, checks[:split], skip=F.col(DUPLICATE))
+    """CUPS uniqueness and the rules after it, for the clients the rules before it left undecided."""
     rows = rows.withColumn("_candidate", ~F.col(DUPLICATE) & F.col(RULE).isNull())
-    order = Window.partitionBy("cups", "_candidate").orderBy(SOURCE_FILE, RECORD_INDEX)
+    order = Window.partitionBy(_typed_col("cups"), "_candidate").orderBy(*RECORD_ORDER)
     rows = rows.withColumn(_REPEATS_CUPS, F.col("_candidate") & (F.row_number().over(order) > 1))
     decided = rows.withColumnsRenamed({RULE: "_rule_before", DETAIL: "_detail_before"})
-    rows = _with_verdict(decided, checks[split:], skip=~F.col("_candidate"))
+    rows = _with_verdict(decided, checks, skip=~F.col("_candidate"))
     return rows.withColumns(
         {
             RULE: F.coalesce(F.col("_rule_before"), F.col(RULE)),
