@@ -54,7 +54,7 @@ def write_results(name: str, figures: list[Figure], results_dir: Path = RESULTS_
     path = results_dir / f"{name}.json"
     document = {
         "benchmark": name,
-        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "figures": [asdict(f) for f in figures],
     }
