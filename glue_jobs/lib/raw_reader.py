@@ -226,7 +226,11 @@ def _check_header(raw_file: RawFile, header: list[str], whole_text: str | None) 
     entity = CONTRACT[raw_file.entity]
     repeated = sorted({c for c in header if header.count(c) > 1})
     missing = [c for c in entity.required_columns if c not in header]
-    records = None if whole_text is None else _count_records(whole_text, raw_file.multiline)
+    records = (
+        None
+        if whole_text is None or not (missing or repeated)
+        else _count_records(whole_text, raw_file.multiline)
+    )
     if missing:
         return raw_file.quarantine(
             "file.missing_required_column", f"missing required columns: {', '.join(missing)}", records
