@@ -178,20 +178,28 @@ class JobContext:
     spark: Any
     glue_context: Any = None
     job: Any = None
+    # False when the session is lent by a session_host, whose context outlives the job.
+    owns_spark: bool = True
 
     def commit(self) -> None:
         if self.job is not None:
             self.job.commit()
 
     def stop(self) -> None:
-        # On Glue the platform owns the SparkContext and stops it after the script.
-        if self.glue_context is None:
+        # On Glue the platform owns the SparkContext and stops it after the script; a session host keeps
+        # its context for the next job and cleans up after this one itself.
+        if self.glue_context is None and self.owns_spark:
             self.spark.stop()
 
 
+# Set by a process that runs many jobs on one SparkContext (the local target's warm Glue runtime,
+# energy_datalake.emulator.glue_runtime): called with the job's name, it lends the job a session of its own.
+session_host: Callable[[str], Any] | None = None
+
+
 def start_job(args: Mapping[str, str], app_name: str) -> JobContext:
-    """The GlueContext's session on Glue, a local SparkSession elsewhere. ``args`` is everything
-    ``resolve_options`` returned: ``Job.init`` wants Glue's own options too."""
+    """The GlueContext's session on Glue, a local SparkSession elsewhere (lent by ``session_host`` when one
+    is set). ``args`` is everything ``resolve_options`` returned: ``Job.init`` wants Glue's own options too."""
     if on_glue():
         from awsglue.context import GlueContext
         from awsglue.job import Job
@@ -206,14 +214,27 @@ def start_job(args: Mapping[str, str], app_name: str) -> JobContext:
         job.init(args.get("JOB_NAME", app_name), dict(args))
         return JobContext(spark=spark, glue_context=glue_context, job=job)
 
+    name = args.get("JOB_NAME", app_name)
+    if session_host is not None:
+        # The host's context was built by local_session_builder; set the session's own settings as on Glue.
+        spark = session_host(name)
+        for key, value in SPARK_CONF.items():
+            spark.conf.set(key, value)
+        return JobContext(spark=spark, owns_spark=False)
+    return JobContext(spark=local_session_builder(name).getOrCreate())
+
+
+def local_session_builder(app_name: str):
+    """The builder of the local SparkSession: Glue 5's settings and LOCAL_CONF, on DATALAKE_SPARK_MASTER
+    unless spark-submit was given a master."""
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName(args.get("JOB_NAME", app_name))
+    builder = SparkSession.builder.appName(app_name)
     if not os.environ.get("SPARK_MASTER") and "spark.master" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
         builder = builder.master(os.environ.get("DATALAKE_SPARK_MASTER", "local[*]"))
     for key, value in {**SPARK_CONF, **LOCAL_CONF}.items():
         builder = builder.config(key, value)
-    return JobContext(spark=builder.getOrCreate())
+    return builder
 
 
 # Only for local mode: a small machine, so few shuffle partitions and no UI.

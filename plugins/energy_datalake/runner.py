@@ -7,6 +7,7 @@ non-zero when a run fails, and the message names the failed task and its error.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -50,17 +51,26 @@ def main(args) -> int:
 
 
 def run_dates(first: date, last: date, echo=None) -> list[RunResult]:
-    """Run the DAG for each date in order; stop at the first failed run (later dates build on it)."""
+    """Run the DAG for each date in order; stop at the first failed run (later dates build on it).
+
+    The dates' Glue jobs share one local Glue runtime, stopped when the last date is done; this process owns
+    it, so it also ends if this process is killed."""
+    from energy_datalake.emulator import glue_runtime
+
     echo = echo or say
     env = airflow_env.airflow_environ()
+    env[glue_runtime.OWNER_ENV] = str(os.getpid())
     if airflow_env.ensure_migrated(env):
         echo(f"airflow: metadata database created in {airflow_env.airflow_home()}")
     results = []
-    for offset in range((last - first).days + 1):
-        result = run_date(first + timedelta(days=offset), env, echo)
-        results.append(result)
-        if result.state != "success":
-            break
+    try:
+        for offset in range((last - first).days + 1):
+            result = run_date(first + timedelta(days=offset), env, echo)
+            results.append(result)
+            if result.state != "success":
+                break
+    finally:
+        glue_runtime.stop()
     return results
 
 

@@ -1,4 +1,5 @@
-"""Glue scripts started the way Glue starts them: spark-submit, the template's default arguments, the run's."""
+"""Glue scripts started the way Glue starts them: the template's default arguments, then the run's; under
+spark-submit here, on the warm local Glue runtime in test_glue_runtime.py."""
 
 from __future__ import annotations
 
@@ -100,6 +101,29 @@ def test_a_script_imports_the_glue_jobs_package_it_sits_in(datalake_home, tmp_pa
     assert done.stdout.strip() == str(copy / "__init__.py")
 
 
+def test_the_runtime_is_warm_unless_submit_is_asked_for_and_a_bad_value_is_named(monkeypatch):
+    monkeypatch.delenv(glue_etl.RUNTIME_ENV, raising=False)
+    assert glue_etl.runtime_kind() == "warm"
+    monkeypatch.setenv(glue_etl.RUNTIME_ENV, "submit")
+    assert glue_etl.runtime_kind() == "submit"
+    monkeypatch.setenv(glue_etl.RUNTIME_ENV, "lukewarm")
+    with pytest.raises(ValueError, match="DATALAKE_GLUE_RUNTIME must be one of warm, submit, not 'lukewarm'"):
+        glue_etl.run_job("raw-to-processed", {"--run_date": "2026-03-29"})
+
+
+def test_the_warm_runtime_gets_what_spark_submit_gets(datalake_home):
+    job = glue_etl.find_job("raw-to-processed")
+    command = glue_etl.job_command(job, {"--run_date": "2026-03-29"})
+    script_at = command.index(str(glue_etl.script_path(job)))
+    # The same script and arguments; the JVM options of spark-submit's driver, and the huge-method one.
+    assert command[script_at + 1 :] == glue_etl.script_arguments(job, {"--run_date": "2026-03-29"})
+    settings = glue_etl.runtime_settings()
+    assert settings.java_options.startswith(glue_etl.DRIVER_JAVA_OPTIONS)
+    assert "-XX:-DontCompileHugeMethods" in settings.java_options
+    assert settings.environment == glue_etl.job_environment()
+    assert (settings.home, settings.code_dir) == (datalake_home, config.GLUE_JOBS_DIR)
+
+
 def test_driver_memory_fits_the_machine(monkeypatch):
     monkeypatch.delenv("DATALAKE_SPARK_DRIVER_MEMORY", raising=False)
     megabytes = int(glue_etl.driver_memory().removesuffix("m"))
@@ -133,6 +157,7 @@ def test_a_glue_script_runs_under_spark_submit(datalake_home, tmp_path, monkeypa
         )
     )
     monkeypatch.setattr(config, "GLUE_JOBS_DIR", scripts)
+    monkeypatch.setenv(glue_etl.RUNTIME_ENV, "submit")
     monkeypatch.setenv("DATALAKE_SPARK_MASTER", "local[1]")
     monkeypatch.setenv("DATALAKE_SPARK_DRIVER_MEMORY", "1g")
     lines: list[str] = []

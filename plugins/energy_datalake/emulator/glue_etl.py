@@ -1,10 +1,15 @@
-"""Start a Glue script the way Glue starts it: ``spark-submit <script> --JOB_NAME <name> --arg value ...``.
+"""Start a Glue script the way Glue starts it: ``<script> --JOB_NAME <name> --arg value ...`` on Spark.
 
 The job's definition (name, script, default arguments) comes from the templates; the run adds its own
 arguments, which win over the defaults as they do on Glue. S3 URIs become the local folders that stand for
 them. The folder holding ``glue_jobs/`` goes on ``PYTHONPATH``, as ``--extra-py-files`` puts ``glue_jobs.zip``
 on Glue's, so a script always imports the ``glue_jobs`` it sits in. The script's output streams line by line
 into the caller's log (the Airflow task log).
+
+By default the script runs on the warm local Glue runtime (``glue_runtime``: one JVM and SparkSession for
+every job, as Glue's warm pools hide start-up); ``DATALAKE_GLUE_RUNTIME=submit`` runs each job under its
+own ``spark-submit`` instead. Either way a DeterministicJobFailure is GlueJobDeterministicFailure and any
+other failure GlueJobFailed, with the output's last lines.
 """
 
 from __future__ import annotations
@@ -12,13 +17,16 @@ from __future__ import annotations
 import os
 import subprocess
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from energy_datalake import config
-from energy_datalake.emulator import spark
+from energy_datalake.emulator import glue_runtime, spark
 from glue_jobs.runtime import DETERMINISTIC_EXIT_CODE, DeterministicJobFailure
 
 TAIL_LINES = 40
+RUNTIME_ENV = "DATALAKE_GLUE_RUNTIME"
+RUNTIMES = ("warm", "submit")
 _DETERMINISTIC_PREFIX = f"{DeterministicJobFailure.__name__}: "
 
 # Spark logs every stage at INFO; the task log should show the job's own output and Spark's warnings.
@@ -68,9 +76,20 @@ def local_arguments(arguments: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+def script_path(job) -> Path:
+    return config.GLUE_JOBS_DIR / f"{job.script}.py"
+
+
+def script_arguments(job, run_arguments: Mapping[str, str]) -> list[str]:
+    """What Glue passes the script: ``--JOB_NAME``, then the defaults and the run's arguments, locally."""
+    arguments = ["--JOB_NAME", job.name]
+    for name, value in local_arguments({**job.default_arguments, **run_arguments}).items():
+        arguments += [name, value]
+    return arguments
+
+
 def job_command(job, run_arguments: Mapping[str, str]) -> list[str]:
-    arguments = local_arguments({**job.default_arguments, **run_arguments})
-    command = [
+    return [
         spark.spark_submit(),
         "--master",
         spark_master(),
@@ -80,13 +99,9 @@ def job_command(job, run_arguments: Mapping[str, str]) -> list[str]:
         "spark.ui.enabled=false",
         "--conf",
         f"spark.driver.extraJavaOptions={DRIVER_JAVA_OPTIONS}",
-        str(config.GLUE_JOBS_DIR / f"{job.script}.py"),
-        "--JOB_NAME",
-        job.name,
+        str(script_path(job)),
+        *script_arguments(job, run_arguments),
     ]
-    for name, value in arguments.items():
-        command += [name, value]
-    return command
 
 
 def spark_master() -> str:
@@ -119,6 +134,27 @@ def job_environment() -> dict[str, str]:
     return env
 
 
+def runtime_kind() -> str:
+    """``warm`` (the default: the local Glue runtime) or ``submit`` (a spark-submit per job)."""
+    value = os.environ.get(RUNTIME_ENV, "warm")
+    if value not in RUNTIMES:
+        raise ValueError(f"{RUNTIME_ENV} must be one of {', '.join(RUNTIMES)}, not {value!r}")
+    return value
+
+
+def runtime_settings() -> glue_runtime.Settings:
+    # The JVM options of a spark-submit'ed job; the huge-method one of LOCAL_CONF takes effect here too, as
+    # the runtime's own process starts the JVM.
+    from glue_jobs.runtime import LOCAL_CONF
+
+    return glue_runtime.Settings(
+        home=config.home(),
+        code_dir=config.GLUE_JOBS_DIR,
+        environment=job_environment(),
+        java_options=f"{DRIVER_JAVA_OPTIONS} {LOCAL_CONF['spark.driver.extraJavaOptions']}",
+    )
+
+
 def run_job(
     name: str,
     run_arguments: Mapping[str, str],
@@ -126,12 +162,30 @@ def run_job(
     echo: Callable[[str], None] | None = None,
     env: str | None = None,
 ) -> list[str]:
-    """Run the Glue job ``name`` (its script under spark-submit); return the command. Raises GlueJobFailed."""
+    """Run the Glue job ``name``: its script on the local Glue runtime, or under spark-submit
+    (``DATALAKE_GLUE_RUNTIME=submit``); return the command. Raises GlueJobFailed."""
     job = find_job(name, env)
-    command = job_command(job, run_arguments)
+    what = f"glue job {job.name} ({job.script}.py)"
     echo = echo or print
-    echo(f"glue job {job.name}: {' '.join(command)}")
-    stream(command, f"glue job {job.name} ({job.script}.py)", echo, job_environment())
+    if runtime_kind() == "submit":
+        command = job_command(job, run_arguments)
+        echo(f"glue job {job.name}: {' '.join(command)}")
+        stream(command, what, echo, job_environment())
+        return command
+    command = [str(script_path(job)), *script_arguments(job, run_arguments)]
+    echo(f"glue job {job.name}: {' '.join(command)} (on the local Glue runtime)")
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+
+    def echo_and_keep(line: str) -> None:
+        tail.append(line)
+        echo(line)
+
+    try:
+        code = glue_runtime.run(Path(command[0]), command[1:], runtime_settings(), echo_and_keep)
+    except glue_runtime.RuntimeUnavailable as unavailable:
+        # A crash, not the job's verdict: a retry gets a new runtime.
+        raise GlueJobFailed(f"{what}: {unavailable}; last lines:\n" + "\n".join(tail)) from unavailable
+    raise_for_exit(code, tail, what)
     return command
 
 
@@ -148,12 +202,17 @@ def stream(
             line = line.rstrip("\n")
             tail.append(line)
             echo(line)
-    if process.returncode == DETERMINISTIC_EXIT_CODE:
+    raise_for_exit(process.returncode, tail, what)
+
+
+def raise_for_exit(code: int, tail: Sequence[str], what: str) -> None:
+    """GlueJobDeterministicFailure for ``DETERMINISTIC_EXIT_CODE``, GlueJobFailed for any other non-zero."""
+    if code == DETERMINISTIC_EXIT_CODE:
         # runtime.run_script printed the reason as one line: lead with it.
         reason = next((line for line in reversed(tail) if line.startswith(_DETERMINISTIC_PREFIX)), "")
         raise GlueJobDeterministicFailure(
-            f"{what} failed in a way no retry can fix (exit code {process.returncode}): {reason}; "
+            f"{what} failed in a way no retry can fix (exit code {code}): {reason}; "
             "last lines:\n" + "\n".join(tail)
         )
-    if process.returncode != 0:
-        raise GlueJobFailed(f"{what} exited with code {process.returncode}; last lines:\n" + "\n".join(tail))
+    if code != 0:
+        raise GlueJobFailed(f"{what} exited with code {code}; last lines:\n" + "\n".join(tail))
