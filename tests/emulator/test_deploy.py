@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 
 import pytest
@@ -16,6 +17,17 @@ Resources:
     Type: AWS::S3::Bucket
     Properties:
       BucketNam: typo-in-the-property-name
+"""
+
+
+WARNING_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  Unused:
+    Type: String
+Resources:
+  Lake:
+    Type: AWS::S3::Bucket
 """
 
 
@@ -44,6 +56,68 @@ def test_an_invalid_template_is_refused_naming_file_line_and_rule(tmp_path):
         cloudformation.validate_templates([bad])
 
 
+@pytest.fixture
+def lint_runs(monkeypatch) -> list[str]:
+    """The templates cfn-lint really lints, in order."""
+    linted: list[str] = []
+    lint = cloudformation._lint
+
+    def counted(path, regions):
+        linted.append(path.name)
+        return lint(path, regions)
+
+    monkeypatch.setattr(cloudformation, "_lint", counted)
+    return linted
+
+
+def test_a_template_that_passed_is_not_linted_again_until_it_changes(tmp_path, lint_runs):
+    template, other = tmp_path / "warns.yaml", tmp_path / "other.yaml"
+    template.write_text(WARNING_TEMPLATE)
+    other.write_text(WARNING_TEMPLATE.replace("Unused", "AlsoUnused"))
+    cache = tmp_path / "lint.json"
+
+    first = cloudformation.validate_templates([template, other], cache=cache)
+    assert lint_runs == ["warns.yaml", "other.yaml"]
+    assert [w.split()[:2] for w in first] == [["warns.yaml:4", "W2001"], ["other.yaml:4", "W2001"]]
+    # Unchanged: the warnings come back without a lint.
+    assert cloudformation.validate_templates([template, other], cache=cache) == first
+    assert lint_runs == ["warns.yaml", "other.yaml"]
+
+    template.write_text(WARNING_TEMPLATE + "# a comment changes the content\n")
+    assert cloudformation.validate_templates([template, other], cache=cache) == first
+    assert lint_runs == ["warns.yaml", "other.yaml", "warns.yaml"]
+
+
+def test_a_template_with_errors_is_linted_every_time(tmp_path, lint_runs):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(BAD_TEMPLATE)
+    cache = tmp_path / "lint.json"
+    for _ in range(2):
+        with pytest.raises(cloudformation.TemplateValidationError, match="BucketNam"):
+            cloudformation.validate_templates([bad], cache=cache)
+    assert lint_runs == ["broken.yaml", "broken.yaml"]
+
+
+def test_the_lint_key_follows_regions_lint_config_and_cfn_lint_version(tmp_path, monkeypatch):
+    template = tmp_path / "warns.yaml"
+    template.write_text(WARNING_TEMPLATE)
+    key = cloudformation.lint_key(template, ["eu-west-1"])
+    assert cloudformation.lint_key(template, ["eu-west-1"]) == key
+    assert cloudformation.lint_key(template, ["us-east-1"]) != key
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".cfnlintrc.yaml").write_text(
+        (config.REPO_ROOT / ".cfnlintrc.yaml").read_text() + "ignore_checks: [W2001]\n"
+    )
+    with monkeypatch.context() as patch:
+        patch.setattr(config, "REPO_ROOT", repo)
+        assert cloudformation.lint_key(template, ["eu-west-1"]) != key
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "999.0.0")
+    assert cloudformation.lint_key(template, ["eu-west-1"]) != key
+
+
 @pytest.mark.slow
 def test_deploy_provisions_what_the_templates_declare_then_is_a_no_op(datalake_home):
     from energy_datalake.emulator.glue_catalog import Catalog
@@ -63,7 +137,7 @@ def test_deploy_provisions_what_the_templates_declare_then_is_a_no_op(datalake_h
         assert first.provisioned["crawlers"] == sorted(declared.crawlers)
         assert templates.QUALITY_GATE in first.provisioned["workgroups"]
         assert len(first.provisioned["grants"]) == len(declared.grants)
-        assert sorted(p.name for p in (datalake_home / "deploy").iterdir()) == ["state.json"]
+        assert sorted(p.name for p in (datalake_home / "deploy").iterdir()) == ["lint.json", "state.json"]
         with Warehouse().connect() as conn:
             schemas = [r[0] for r in conn.execute("SELECT schema_name FROM information_schema.schemata")]
         assert "energy" in schemas

@@ -4,7 +4,8 @@ The CloudFormation templates stay the single source of truth: the lake folders, 
 crawlers, Glue jobs (with their default arguments), Athena workgroups and Lake Formation grants provisioned
 here are read from them, and the warehouse schema is created in the embedded PostgreSQL. Like a change
 set without changes, a deploy whose templates, parameters and warehouse DDL hash to the last deployed
-value does nothing.
+value does nothing. A template that passed cfn-lint is not linted again until its content, the lint
+configuration or cfn-lint's version changes (``$DATALAKE_HOME/deploy/lint.json``).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def deploy_stacks(env: str | None = None, *, force: bool = False) -> DeployResul
         return DeployResult(changed=False, fingerprint=fingerprint)
 
     templates = template_files()
-    warnings = validate_templates(templates)
+    warnings = validate_templates(templates, cache=deploy_dir() / "lint.json")
     for warning in warnings:
         print(f"cfn-lint warning: {warning}")
     provisioned = provision(env)
@@ -90,24 +91,53 @@ def source_fingerprint(env: str) -> str:
     return digest.hexdigest()
 
 
-def validate_templates(paths: list[Path]) -> list[str]:
-    """cfn-lint (as a library) over each template; raise on errors, return warnings."""
-    from cfnlint.api import ManualArgs, lint
+def validate_templates(paths: list[Path], cache: Path | None = None) -> list[str]:
+    """cfn-lint (as a library) over each template; raise on errors, return warnings.
 
-    errors, warnings = [], []
+    With a ``cache`` file, a template whose lint key (``lint_key``) passed before is not linted again: its
+    warnings then come from the cache. Only templates without errors are remembered."""
+    regions = lint_regions()
+    known = _read_json(cache) if cache else {}
+    errors, warnings, passed = [], [], {}
     for path in paths:
-        for match in lint(path.read_text(), config=ManualArgs(regions=lint_regions())):
-            line = f"{path.name}:{match.linenumber} {match.rule.id} {match.message}"
-            severity = match.rule.severity.lower()
-            if severity == "error":
-                errors.append(line)
-            elif severity == "warning":
-                warnings.append(line)
+        key = lint_key(path, regions)
+        found = known[key] if key in known else _lint(path, regions)
+        if not found["errors"]:
+            passed[key] = found
+        errors += found["errors"]
+        warnings += found["warnings"]
+    if cache and passed != known:
+        # Only the templates of this deploy: the cache stays as small as the template folder.
+        _write_json(cache, passed)
     if errors:
         raise TemplateValidationError(
             f"cfn-lint found {len(errors)} error(s) in the templates:\n" + "\n".join(errors)
         )
     return warnings
+
+
+def _lint(path: Path, regions: list[str]) -> dict[str, list[str]]:
+    from cfnlint.api import ManualArgs, lint
+
+    found: dict[str, list[str]] = {"errors": [], "warnings": []}
+    for match in lint(path.read_text(), config=ManualArgs(regions=regions)):
+        line = f"{path.name}:{match.linenumber} {match.rule.id} {match.message}"
+        severity = match.rule.severity.lower()
+        if severity in ("error", "warning"):
+            found[f"{severity}s"].append(line)
+    return found
+
+
+def lint_key(path: Path, regions: list[str]) -> str:
+    """What a template's lint result depends on: its name (the messages carry it) and content, the regions,
+    the lint config file and cfn-lint's version."""
+    from importlib.metadata import version
+
+    rc = config.REPO_ROOT / ".cfnlintrc.yaml"
+    digest = hashlib.sha256(json.dumps([version("cfn-lint"), regions, path.name]).encode())
+    digest.update(rc.read_bytes() if rc.exists() else b"")
+    digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def lint_regions() -> list[str]:
