@@ -2,19 +2,23 @@
 
 Per zone and table: rows, files and bytes (row counts from Parquet footers, and CSV lines for raw);
 quarantined rows by rule; the quality checks of the date with their result and the data they scanned;
-warehouse rows per table; the last DAG run's task states and durations. ``--json`` prints the same as one
-JSON document.
+warehouse rows per table (with a date: the rows that date's load staged); the last DAG run's task states
+and durations. ``--json`` prints the same as one JSON document.
+
+With ``--date`` only that date's partitions are listed and read, so the daily status costs the same
+whatever the lake holds; without it, every file is (the inventory of the whole lake).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 
 from energy_datalake import airflow_env, config
 from energy_datalake.formatting import format_bytes
-from glue_jobs.lib.contract import partition_path
+from glue_jobs.lib.contract import partition_path, partition_values
 
 ZONES = ("raw", "processed", "curated")
 
@@ -38,7 +42,7 @@ def collect(run_date: str | None = None) -> dict:
         "zones": {zone: zone_tables(lake / zone, day) for zone in ZONES},
         "quarantine": quarantined_by_rule(lake / "processed" / "quarantine", day),
         "checks": checks(checks_date),
-        "warehouse": warehouse_rows(),
+        "warehouse": warehouse_rows(day),
         "last_run": last_run,
     }
 
@@ -64,15 +68,30 @@ def table_stats(folder: Path, day: date | None) -> dict[str, int]:
 
 
 def data_files(folder: Path, day: date | None) -> list[Path]:
+    """The table's data files, or with ``day`` those of its ``year=/month=/day=`` partition of that date.
+
+    With a date, a ``year=``, ``month=`` or ``day=`` folder of another date is never entered (other
+    ``key=value`` levels, such as the quarantine's ``entity=``, are), so the files of the other days are
+    not even listed: a daily status costs the same on a lake of one day and of a year.
+    """
+    wanted = {f"{key}=": f"{key}={value}" for key, value in partition_values(day).items()} if day else {}
     partition = f"{partition_path(day)}/" if day else ""
-    return sorted(
-        f
-        for f in folder.rglob("*")
-        if f.is_file()
-        and f.suffix in (".csv", ".parquet")
-        and not f.name.startswith(("_", "."))
-        and partition in f.relative_to(folder).as_posix()
-    )
+    files = []
+    pending = [folder]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.name.startswith(("_", ".")):
+                    continue
+                if entry.is_dir():
+                    key = entry.name.split("=", 1)[0] + "=" if "=" in entry.name else None
+                    if key not in wanted or wanted[key] == entry.name:
+                        pending.append(Path(entry.path))
+                elif entry.name.endswith((".csv", ".parquet")) and entry.is_file():
+                    path = Path(entry.path)
+                    if partition in path.relative_to(folder).as_posix():
+                        files.append(path)
+    return sorted(files)
 
 
 def file_rows(path: Path) -> int:
@@ -108,14 +127,26 @@ def checks(run_date: str | None) -> dict | None:
     return read_results(run_date) if run_date else None
 
 
-def warehouse_rows() -> dict[str, int] | None:
-    """Rows per table of schema ``energy``; None when the warehouse was never created."""
+def warehouse_rows(day: date | None = None) -> dict[str, int] | None:
+    """Rows per table of schema ``energy``; with ``day``, the rows the date's latest load staged per table
+    (its ``load_audit`` rows), so a daily status does not count the warehouse's history. None when the
+    warehouse was never created."""
     from energy_datalake.emulator import redshift
 
     warehouse = redshift.Warehouse()
     if not warehouse.pgdata.exists():
         return None
     with redshift.serving(warehouse), warehouse.connect() as conn:
+        if day is not None:
+            if not conn.execute("SELECT to_regclass('energy.load_audit')").fetchone()[0]:
+                return {}
+            return dict(
+                conn.execute(
+                    "SELECT DISTINCT ON (table_name) table_name, rows_staged FROM energy.load_audit "
+                    "WHERE run_date = %s ORDER BY table_name, loaded_at DESC",
+                    (day,),
+                ).fetchall()
+            )
         tables = [
             name
             for (name,) in conn.execute(
@@ -163,9 +194,14 @@ def render(report: dict) -> str:
     if not quarantine:
         lines.append("  none")
     lines += _render_checks(report["checks"])
-    lines.append("Warehouse (rows per table in schema energy)")
     warehouse = report["warehouse"]
-    lines += [f"  {t:<38}{n:>10,}" for t, n in (warehouse or {}).items()] or ["  not created yet"]
+    if report["date"]:
+        lines.append(f"Warehouse (rows per table loaded for {report['date']})")
+        empty = "  not created yet" if warehouse is None else "  nothing loaded for this date"
+    else:
+        lines.append("Warehouse (rows per table in schema energy)")
+        empty = "  not created yet"
+    lines += [f"  {t:<38}{n:>10,}" for t, n in (warehouse or {}).items()] or [empty]
     lines += _render_run(report["last_run"])
     return "\n".join(lines)
 

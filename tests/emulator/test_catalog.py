@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
 import botocore.session
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -129,3 +135,145 @@ def test_tables_declared_in_the_templates_have_the_shape_of_glue_too(datalake_ho
     for table in tables:
         assert_valid_output("GetTable", {"Table": table})
         assert_valid({"DatabaseName": "processed", "TableInput": table_input(table)}, "UpdateTableRequest")
+
+
+def partitioned_table(catalog: Catalog, keys=("year", "month", "day")) -> None:
+    catalog.create_database("processed")
+    catalog.create_or_update_table(
+        "processed",
+        {
+            "Name": "clients",
+            "StorageDescriptor": {"Columns": [{"Name": "client_id", "Type": "string"}]},
+            "PartitionKeys": [{"Name": k, "Type": "string"} for k in keys],
+        },
+    )
+
+
+def partition(*values: str) -> dict:
+    return {"Values": list(values), "StorageDescriptor": {"Location": "s3://lake/" + "/".join(values) + "/"}}
+
+
+def test_a_new_partition_is_written_alone_and_the_table_file_is_not_rewritten(datalake_home):
+    catalog = Catalog()
+    partitioned_table(catalog)
+    catalog.batch_create_partition("processed", "clients", [partition("2026", "03", "29")])
+    stored = sorted(p for p in (datalake_home / "catalog").rglob("*.json"))
+    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in stored}
+
+    catalog.batch_create_partition("processed", "clients", [partition("2026", "03", "30")])
+
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in stored} == before
+    new = datalake_home / "catalog/partitions/processed/clients/year=2026/month=03/day=30.json"
+    assert new.is_file()
+    assert catalog.get_partition("processed", "clients", ["2026", "03", "30"])["Values"] == [
+        "2026",
+        "03",
+        "30",
+    ]
+    assert_valid_output(
+        "GetPartition", {"Partition": catalog.get_partition("processed", "clients", ["2026", "03", "29"])}
+    )
+    with pytest.raises(EntityNotFoundException, match=r"\['2026', '03', '31'\]"):
+        catalog.get_partition("processed", "clients", ["2026", "03", "31"])
+
+
+def test_get_partitions_filters_with_an_expression_and_lists_only_the_matching_folders(
+    datalake_home, monkeypatch
+):
+    catalog = Catalog()
+    partitioned_table(catalog)
+    days = [("2026", "02", "28"), ("2026", "03", "29"), ("2026", "03", "30"), ("2027", "03", "29")]
+    catalog.batch_create_partition("processed", "clients", [partition(*d) for d in days])
+    listed = []
+    scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: listed.append(Path(path).name) or scandir(path))
+
+    found = catalog.get_partitions("processed", "clients", "year = '2026' AND month = '03' AND day = '29'")
+
+    assert [p["Values"] for p in found] == [["2026", "03", "29"]]
+    # The table's folder, then only the matching year's and month's: never year=2027 nor month=02.
+    assert listed == ["clients", "year=2026", "month=03"]
+    assert_valid_output("GetPartitions", {"Partitions": found})
+    monkeypatch.setattr(os, "scandir", scandir)
+    ranged = catalog.get_partitions(
+        "processed", "clients", "month IN ('02', '03') and day >= '29' AND year <> '2027'"
+    )
+    assert [p["Values"] for p in ranged] == [["2026", "03", "29"], ["2026", "03", "30"]]
+    assert len(catalog.get_partitions("processed", "clients")) == 4
+
+
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("year = '2026' OR day = '29'", "expected AND, found 'OR'"),
+        ("hour = '01'", "'hour' is not a partition key"),
+        ("day = 29", "at '29'"),
+        ("day LIKE '2%'", "found 'LIKE'"),
+        ("day =", "at the end"),
+        ("day = '29' ;", "at ';'"),
+    ],
+)
+def test_an_expression_outside_the_supported_subset_is_an_error_naming_it(datalake_home, expression, message):
+    catalog = Catalog()
+    partitioned_table(catalog)
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        catalog.get_partitions("processed", "clients", expression)
+
+
+def test_any_partition_value_round_trips_and_deleting_leaves_no_empty_folder(datalake_home):
+    catalog = Catalog()
+    partitioned_table(catalog, keys=("entity", "day"))
+    odd = [["a/b", "x=y"], ["", ".."], ["C%20", "día"]]
+    assert catalog.batch_create_partition("processed", "clients", [partition(*v) for v in odd]) == []
+
+    assert catalog.get_partition_values("processed", "clients") == {tuple(v) for v in odd}
+    assert [p["Values"] for p in catalog.get_partitions("processed", "clients")] == sorted(odd)
+    assert catalog.get_partition("processed", "clients", ["", ".."])["Values"] == ["", ".."]
+    wrong = catalog.batch_create_partition("processed", "clients", [partition("only-one")])
+    assert wrong[0]["ErrorDetail"]["ErrorCode"] == "InvalidInputException"
+    assert (
+        "1 partition value(s) ['only-one'] for the 2 partition key(s)"
+        in wrong[0]["ErrorDetail"]["ErrorMessage"]
+    )
+
+    errors = catalog.batch_delete_partition("processed", "clients", [*odd, ["a/b", "nope"]])
+
+    assert [e["PartitionValues"] for e in errors] == [["a/b", "nope"]]
+    assert errors[0]["ErrorDetail"]["ErrorCode"] == "EntityNotFoundException"
+    assert_valid_output("BatchDeletePartition", {"Errors": errors})
+    assert list((datalake_home / "catalog/partitions/processed/clients").iterdir()) == []
+    assert catalog.get_partitions("processed", "clients") == []
+
+
+def test_deleting_a_table_deletes_its_partitions(datalake_home):
+    catalog = Catalog()
+    partitioned_table(catalog)
+    catalog.batch_create_partition("processed", "clients", [partition("2026", "03", "29")])
+
+    catalog.delete_table("processed", "clients")
+    partitioned_table(catalog)
+
+    assert catalog.get_partitions("processed", "clients") == []
+
+
+def test_an_older_catalog_with_the_partitions_in_the_table_file_keeps_them(datalake_home):
+    catalog = Catalog()
+    partitioned_table(catalog)
+    table_file = datalake_home / "catalog/tables/processed/clients.json"
+    state = json.loads(table_file.read_text())
+    old_partition = {
+        **partition("2026", "03", "29"),
+        "DatabaseName": "processed",
+        "TableName": "clients",
+        "CreationTime": "2026-03-29T06:00:00+00:00",
+        "CatalogId": "000000000000",
+    }
+    table_file.write_text(json.dumps({**state, "partitions": [old_partition]}))
+
+    found = Catalog().get_partitions("processed", "clients")
+
+    assert [p["Values"] for p in found] == [["2026", "03", "29"]]
+    assert found[0]["CreationTime"] == datetime(2026, 3, 29, 6, tzinfo=UTC)
+    assert "partitions" not in json.loads(table_file.read_text())
+    assert (datalake_home / "catalog/partitions/processed/clients/year=2026/month=03/day=29.json").is_file()

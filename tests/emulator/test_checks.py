@@ -470,3 +470,88 @@ def test_the_checks_and_the_partition_paths_agree_on_a_run_date():
 
     rendered = checks.render("year={{ year }}/month={{ month }}/day={{ day }}", "2026-03-09")
     assert rendered == partition_path(date(2026, 3, 9))
+
+
+def test_every_table_a_check_reads_is_filtered_to_the_run_dates_partition():
+    # What keeps the gate's scans the size of one day, however many days the lake holds.
+    from sqlglot import exp, parse_one
+
+    wanted = {"year": "2026", "month": "03", "day": "29"}
+    for query, sql in checks.rendered_checks(RUN_DATE).items():
+        for table in parse_one(sql, read="athena").find_all(exp.Table):
+            if not table.db:
+                continue  # a CTE of the query
+            where = table.find_ancestor(exp.Select).args.get("where")
+            filtered = {}
+            for equal in where.find_all(exp.EQ) if where else []:
+                column, literal = equal.left, equal.right
+                conjunct = all(
+                    isinstance(node, (exp.And, exp.Paren, exp.Where))
+                    for node in _ancestors(equal, stop=where)
+                )
+                if (
+                    conjunct
+                    and isinstance(column, exp.Column)
+                    and isinstance(literal, exp.Literal)
+                    and column.table in ("", table.alias_or_name)
+                    and column.name in wanted
+                ):
+                    filtered[column.name] = literal.this
+            assert filtered == wanted, (
+                f"{query}: {table.sql(dialect='athena')} is not read for the run date only"
+            )
+
+
+def _ancestors(node, stop):
+    while node is not stop:
+        node = node.parent
+        yield node
+
+
+def _add_earlier_days(home: Path, days: list[str]) -> None:
+    """Copies of the run date's partitions under earlier dates of March, crawled: a lake with history."""
+    import shutil
+
+    bucket = home / "s3" / templates.load().lake_bucket
+    for folder in sorted(bucket.rglob("day=29")):
+        for day in days:
+            shutil.copytree(folder, folder.parent / f"day={day}")
+    for crawler in ("raw-data-crawler", "processed-data-crawler", "curated-data-crawler"):
+        run_crawler(crawler)
+
+
+def test_the_days_already_in_the_lake_change_nothing_the_gate_scans(datalake_home):
+    build_lake(datalake_home, RAW, ROWS)
+    alone = {r.query: r.bytes_scanned for r in run_checks(RUN_DATE)}
+    _add_earlier_days(datalake_home, ["26", "27", "28"])
+
+    results = run_checks(RUN_DATE)
+
+    assert failures_of(results) == {}
+    assert {r.query: r.bytes_scanned for r in results} == alone
+
+
+def test_a_dated_status_lists_only_that_dates_partitions(datalake_home, monkeypatch):
+    import os
+
+    from energy_datalake import status
+
+    build_lake(datalake_home, RAW, ROWS)
+    run_checks(RUN_DATE)
+    alone = status.collect(RUN_DATE)
+    _add_earlier_days(datalake_home, ["27", "28"])
+    listed = []
+    scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: listed.append(str(path)) or scandir(path))
+
+    report = status.collect(RUN_DATE)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert (report["zones"], report["quarantine"]) == (alone["zones"], alone["quarantine"])
+    assert report["zones"]["raw"]["clients"] == {"rows": 4, "files": 1, "bytes": len(RAW["clients"])}
+    assert report["checks"]["passed"] is True
+    assert any("day=29" in path for path in listed)
+    assert not [path for path in listed if "day=27" in path or "day=28" in path]
+    everything = status.collect()
+    assert everything["zones"]["raw"]["clients"]["files"] == 3
+    assert everything["quarantine"] == {"clients": {"clients.tariff.enum": 3}}

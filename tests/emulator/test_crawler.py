@@ -317,3 +317,98 @@ def test_refresh_catalog_needs_the_templates_curated_crawler(datalake_home, tmp_
 
     with pytest.raises(LookupError, match="expected one crawler of the curated database in the templates"):
         refresh_catalog()
+
+
+NEW_FOLDERS_ONLY = {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
+
+
+def test_an_incremental_crawl_looks_only_into_the_folders_the_catalog_lacks(datalake_home, monkeypatch):
+    from energy_datalake.emulator import glue_catalog, glue_crawler
+
+    target = "s3://lake/processed/transactions/"
+    for day in range(1, 29):
+        write_parquet(
+            datalake_home,
+            "transactions",
+            f"year=2026/month=02/day={day:02d}",
+            pa.table({"transaction_id": ["T"]}),
+        )
+    first = crawl("p", "processed", [target], LOG, NEW_FOLDERS_ONLY)
+    new = write_parquet(
+        datalake_home, "transactions", "year=2026/month=03/day=01", pa.table({"transaction_id": ["T"]})
+    )
+    listed, sniffed, read = [], [], []
+    scandir, infer, read_json = os.scandir, glue_crawler.infer_columns, glue_catalog._read_json
+    monkeypatch.setattr(os, "scandir", lambda path: listed.append(str(path)) or scandir(path))
+    monkeypatch.setattr(glue_crawler, "infer_columns", lambda path: sniffed.append(path) or infer(path))
+    monkeypatch.setattr(glue_catalog, "_read_json", lambda path: read.append(path) or read_json(path))
+
+    summary = crawl("p", "processed", [target], LOG, NEW_FOLDERS_ONLY)
+
+    assert (first.tables_created, first.partitions_added) == (["processed.transactions"], 28)
+    assert summary.partitions_added == 1
+    assert sniffed == [new]
+    # The lake: the table's folder and each year's and month's, then the new day's only (no old day's).
+    lake = [p for p in listed if "/s3/" in p]
+    assert [p for p in lake if "day=" in p] == [str(new.parent)]
+    assert len(lake) == 1 + 1 + 2 + 1
+    # The catalog: its table's file, never a partition's (the known values come from the folder names).
+    assert read and not [p for p in read if "partitions" in p.parts]
+    assert [p["Values"][-2:] for p in Catalog().get_partitions("processed", "transactions")][-1] == [
+        "03",
+        "01",
+    ]
+
+
+def test_an_incremental_crawl_does_not_notice_a_vanished_folder_as_on_glue(datalake_home):
+    target = "s3://lake/processed/clients/"
+    write_parquet(datalake_home, "clients", "year=2026/month=03/day=29", pa.table({"client_id": ["C1"]}))
+    gone = write_parquet(
+        datalake_home, "clients", "year=2026/month=03/day=30", pa.table({"client_id": ["C1"]})
+    )
+    crawl("p", "processed", [target], UPDATE, NEW_FOLDERS_ONLY)
+    shutil.rmtree(gone.parent)
+
+    summary = crawl("p", "processed", [target], UPDATE, NEW_FOLDERS_ONLY)
+
+    # Glue forces DeleteBehavior LOG on incremental crawls; a full crawl with the same policy deletes it.
+    assert summary.partitions_deleted == 0
+    assert len(Catalog().get_partitions("processed", "clients")) == 2
+    assert crawl("p", "processed", [target], UPDATE).partitions_deleted == 1
+
+
+def test_the_processed_crawler_adds_each_new_day_to_the_declared_tables(datalake_home):
+    bucket = datalake_home / "s3" / templates.load().lake_bucket
+    data = pa.table({"entity": ["clients"], "rows_read": pa.array([3], pa.int64())})
+
+    def land(day: str) -> None:
+        folder = bucket / f"processed/load_manifest/year=2026/month=03/day={day}"
+        folder.mkdir(parents=True)
+        pq.write_table(data, folder / "part-00000.snappy.parquet")
+
+    land("28")
+    land("29")
+    first = run_crawler("processed-data-crawler")
+    land("30")
+    second = run_crawler("processed-data-crawler")
+    third = run_crawler("processed-data-crawler")
+
+    assert (first.tables_created, first.partitions_added) == ([], 2)
+    assert (second.partitions_added, third.partitions_added) == (1, 0)
+    days = [p["Values"][-1] for p in Catalog().get_partitions("processed", "load_manifest")]
+    assert days == ["28", "29", "30"]
+    declared = templates.load().tables["processed.load_manifest"]
+    table = Catalog().get_table("processed", "load_manifest")
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == [n for n, _ in declared.columns]
+
+
+def test_an_excluded_file_in_a_new_folder_is_not_a_partition_of_an_incremental_crawl(datalake_home):
+    target = "s3://lake/raw/clients/"
+    write_csv(datalake_home, "clients", "29", "client_id\nC1\n")
+    crawl("c", "raw", [target], LOG, NEW_FOLDERS_ONLY)
+    write_csv(datalake_home, "clients", "30", "whatever\n1\n", name="notes_bad.csv")
+
+    summary = crawl("c", "raw", [target], LOG, NEW_FOLDERS_ONLY, exclusions={target: ["**/*_bad.csv"]})
+
+    assert (summary.partitions_added, summary.schema_changes) == (0, [])
+    assert [p["Values"] for p in Catalog().get_partitions("raw", "clients")] == [["2026", "03", "29"]]

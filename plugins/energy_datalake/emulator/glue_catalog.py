@@ -5,18 +5,29 @@ What Glue stores, stored the way Glue returns it (``GetDatabase``, ``GetTable``,
 local catalog read the same fields as against Glue. Locations stay ``s3://`` URIs, as in Glue; the query
 engine maps them to local folders.
 
-Persisted as JSON under ``$DATALAKE_HOME/catalog/``: one file per database and one per table (the table's
-versions, its partitions and its recorded schema changes). Every write goes to a temporary file and is
-renamed over the old one, so a crash never leaves a half-written catalog file.
+Persisted as JSON under ``$DATALAKE_HOME/catalog/``: one file per database, one per table (its versions and
+its recorded schema changes) and one per partition, in folders named after the partition values
+(``partitions/<db>/<table>/year=2026/month=03/day=29.json``). So adding a day's partition writes that
+partition alone, and a look-up by values (``get_partition``, ``get_partitions`` with an ``Expression``
+on the keys) reads only the folders on its way: the cost of a day's catalog work does not grow with the
+days already registered. Every write goes to a temporary file and is renamed over the old one, so a crash
+never leaves a half-written catalog file. A table file of an older catalog, with its partitions inside,
+has them moved to their own files the first time it is read.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import operator
+import os
+import re
+import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from energy_datalake import config
 from energy_datalake.files import write_json
@@ -84,9 +95,7 @@ class Catalog:
         self.get_database(database)
         name = table_input["Name"]
         path = self._table_file(database, name)
-        state = (
-            _read_json(path) if path.exists() else {"versions": [], "partitions": [], "schema_changes": []}
-        )
+        state = self._table_state(database, name) if path.exists() else {"versions": [], "schema_changes": []}
         now = _now()
         current = state["versions"][-1]["Table"] if state["versions"] else None
         table = {**copy.deepcopy(table_input), "DatabaseName": database, "CatalogId": CATALOG_ID}
@@ -139,6 +148,8 @@ class Catalog:
         if not path.exists():
             raise EntityNotFoundException(f"Table {database}.{name} not found.")
         path.unlink()
+        # As in Glue, a table's partitions go with it.
+        shutil.rmtree(self._partitions_folder(database, name), ignore_errors=True)
 
     def table_exists(self, database: str, name: str) -> bool:
         return self._table_file(database, name).exists()
@@ -146,48 +157,91 @@ class Catalog:
     # Partitions
 
     def batch_create_partition(self, database: str, name: str, partition_inputs: list[dict]) -> list[dict]:
-        """``BatchCreatePartition``; a partition that already exists is left as it is (Glue reports it
-        as ``AlreadyExistsException`` in ``Errors``, which is returned here the same way)."""
-        path = self._table_file(database, name)
-        state = self._table_state(database, name)
-        existing = {tuple(p["Values"]) for p in state["partitions"]}
+        """``BatchCreatePartition``; returns Glue's ``Errors``: a partition that already exists is left as it
+        is (``AlreadyExistsException``), one whose values do not match the partition keys is refused
+        (``InvalidInputException``)."""
+        keys = self._partition_keys(database, name)
         errors = []
         now = _now()
         for partition_input in partition_inputs:
-            values = tuple(partition_input["Values"])
-            if values in existing:
+            values = [str(v) for v in partition_input["Values"]]
+            if len(values) != len(keys):
                 errors.append(
-                    {
-                        "PartitionValues": list(values),
-                        "ErrorDetail": {
-                            "ErrorCode": "AlreadyExistsException",
-                            "ErrorMessage": "Partition already exists.",
-                        },
-                    }
+                    _partition_error(
+                        values,
+                        "InvalidInputException",
+                        f"{len(values)} partition value(s) {values} for the {len(keys)} partition key(s) "
+                        f"{keys} of {database}.{name}",
+                    )
                 )
+                continue
+            path = self._partition_file(database, name, keys, values)
+            if path.exists():
+                errors.append(_partition_error(values, "AlreadyExistsException", "Partition already exists."))
                 continue
             partition = {
                 **copy.deepcopy(partition_input),
+                "Values": values,
                 "DatabaseName": database,
                 "TableName": name,
                 "CreationTime": now,
                 "CatalogId": CATALOG_ID,
             }
-            state["partitions"].append(partition)
-            existing.add(values)
-        _write_json(path, state)
+            _write_json(path, partition)
         return errors
 
-    def batch_delete_partition(self, database: str, name: str, values_list: list[list[str]]) -> None:
-        path = self._table_file(database, name)
-        state = self._table_state(database, name)
-        doomed = {tuple(v) for v in values_list}
-        state["partitions"] = [p for p in state["partitions"] if tuple(p["Values"]) not in doomed]
-        _write_json(path, state)
+    def batch_delete_partition(self, database: str, name: str, values_list: list[list[str]]) -> list[dict]:
+        """``BatchDeletePartition``; returns Glue's ``Errors`` (``EntityNotFoundException`` for a partition
+        that does not exist)."""
+        keys = self._partition_keys(database, name)
+        root = self._partitions_folder(database, name)
+        errors = []
+        for values in values_list:
+            values = [str(v) for v in values]
+            path = self._partition_file(database, name, keys, values) if len(values) == len(keys) else None
+            if path is None or not path.exists():
+                errors.append(_partition_error(values, "EntityNotFoundException", "Partition not found."))
+                continue
+            path.unlink()
+            # Folders left empty would be listed by every later walk.
+            folder = path.parent
+            while folder != root and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
+        return errors
 
-    def get_partitions(self, database: str, name: str) -> list[dict]:
-        partitions = self._table_state(database, name)["partitions"]
-        return _with_datetimes(sorted(partitions, key=lambda p: p["Values"]))
+    def get_partition(self, database: str, name: str, values: list[str]) -> dict:
+        """``GetPartition``: the partition with these values, or EntityNotFoundException."""
+        keys = self._partition_keys(database, name)
+        values = [str(v) for v in values]
+        path = self._partition_file(database, name, keys, values) if len(values) == len(keys) else None
+        if path is None or not path.exists():
+            raise EntityNotFoundException(f"Partition {values} of table {database}.{name} not found.")
+        return _partition_with_datetimes(_read_json(path))
+
+    def get_partitions(self, database: str, name: str, expression: str | None = None) -> list[dict]:
+        """``GetPartitions``, sorted by values; ``expression`` is Glue's ``Expression`` filter.
+
+        Supported: comparisons of a partition key with a literal (``=``, ``<>``, ``!=``, ``<``, ``<=``,
+        ``>``, ``>=``, ``IN (...)``) joined by ``AND``, e.g. ``year = '2026' AND month = '03'``; anything
+        else is a ValueError naming it. Keys compared with ``=`` or ``IN`` prune the folders read.
+        """
+        keys = self._partition_keys(database, name)
+        accepts = _partition_filter(expression, keys) if expression else [None] * len(keys)
+        paths = self._partition_files(self._partitions_folder(database, name), accepts)
+        partitions = [_read_json(path) for _, path in paths]
+        return [_partition_with_datetimes(p) for p in sorted(partitions, key=lambda p: p["Values"])]
+
+    def get_partition_values(self, database: str, name: str) -> set[tuple[str, ...]]:
+        """The values of every partition of the table, from the folder names alone (no partition is
+        read): what a crawler compares the folders it finds with."""
+        keys = self._partition_keys(database, name)
+        return {
+            values
+            for values, _ in self._partition_files(
+                self._partitions_folder(database, name), [None] * len(keys)
+            )
+        }
 
     # Storage
 
@@ -197,17 +251,167 @@ class Catalog:
     def _table_file(self, database: str, name: str) -> Path:
         return self.root / "tables" / _safe(database) / f"{_safe(name)}.json"
 
+    def _partitions_folder(self, database: str, name: str) -> Path:
+        return self.root / "partitions" / _safe(database) / _safe(name)
+
+    def _partition_file(self, database: str, name: str, keys: list[str], values: list[str]) -> Path:
+        # key=value folders as in the lake, the values percent-encoded: any value is one safe file name.
+        parts = [
+            f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in zip(keys, values, strict=True)
+        ]
+        folder = self._partitions_folder(database, name).joinpath(*parts[:-1])
+        return folder / f"{parts[-1]}.json"
+
+    def _partition_keys(self, database: str, name: str) -> list[str]:
+        return [
+            k["Name"]
+            for k in self._table_state(database, name)["versions"][-1]["Table"].get("PartitionKeys", [])
+        ]
+
+    @staticmethod
+    def _partition_files(
+        root: Path, accepts: list[Callable[[str], bool] | None]
+    ) -> list[tuple[tuple[str, ...], Path]]:
+        """(values, file) of the partitions under ``root`` whose value at each level ``accepts[level]``
+        takes (None: any value); only the folders of accepted values are listed."""
+        level: list[tuple[tuple[str, ...], Path]] = [((), root)] if accepts else []
+        for depth, accept in enumerate(accepts):
+            leaf = depth == len(accepts) - 1
+            deeper = []
+            for values, folder in level:
+                try:
+                    entries = list(os.scandir(folder))
+                except FileNotFoundError:
+                    continue
+                for entry in entries:
+                    # A partition is a file at the last level, a folder above it; "." is a write in progress.
+                    if entry.name.startswith(".") or "=" not in entry.name:
+                        continue
+                    if leaf != (entry.is_file() and entry.name.endswith(".json")):
+                        continue
+                    encoded = entry.name.split("=", 1)[1]
+                    value = unquote(encoded.removesuffix(".json") if leaf else encoded)
+                    if accept is None or accept(value):
+                        deeper.append(((*values, value), Path(entry.path)))
+            level = deeper
+        return level
+
     def _table_state(self, database: str, name: str) -> dict:
         path = self._table_file(database, name)
         if not path.exists():
             raise EntityNotFoundException(f"Table {database}.{name} not found.")
-        return _read_json(path)
+        state = _read_json(path)
+        if "partitions" in state:
+            state = self._move_partitions_to_their_files(database, name, state)
+        return state
+
+    def _move_partitions_to_their_files(self, database: str, name: str, state: dict) -> dict:
+        """An older catalog kept the partitions inside the table file: each one goes to its own file,
+        then the table file is rewritten without them (a crash in between repeats the move, harmlessly)."""
+        keys = (
+            [k["Name"] for k in state["versions"][-1]["Table"].get("PartitionKeys", [])]
+            if state["versions"]
+            else []
+        )
+        for partition in state.pop("partitions"):
+            if len(partition["Values"]) == len(keys):
+                _write_json(self._partition_file(database, name, keys, partition["Values"]), partition)
+        _write_json(self._table_file(database, name), state)
+        return state
 
     @staticmethod
     def _append_schema_change(state: dict, added: list[dict], applied: bool, source: str = "") -> None:
         state["schema_changes"].append(
             {"Time": _now(), "AddedColumns": added, "Applied": applied, "Source": source}
         )
+
+
+def _partition_error(values: list[str], code: str, message: str) -> dict:
+    return {"PartitionValues": list(values), "ErrorDetail": {"ErrorCode": code, "ErrorMessage": message}}
+
+
+_COMPARISONS = {
+    "=": operator.eq,
+    "<>": operator.ne,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_EXPRESSION_TOKEN = re.compile(
+    r"\s*(?:(?P<string>'(?:[^']|'')*')|(?P<operator><>|!=|<=|>=|=|<|>)|(?P<punctuation>[(),])"
+    r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*))\s*"
+)
+
+
+class _Condition:
+    """One comparison of a partition key's value (a string, as the lake's partition keys are)."""
+
+    def __init__(self, compare: Callable[[str, str], bool], literals: frozenset[str]):
+        self.compare = compare
+        self.literals = literals
+
+    def __call__(self, value: str) -> bool:
+        return any(self.compare(value, literal) for literal in self.literals)
+
+
+def _partition_filter(expression: str, keys: list[str]) -> list[Callable[[str], bool] | None]:
+    """Glue's GetPartitions ``Expression`` as one test per partition key (None: no condition on that key)."""
+    tokens = _expression_tokens(expression)
+
+    def unsupported(detail: str) -> ValueError:
+        return ValueError(f"unsupported partition expression {expression!r}: {detail}")
+
+    def take(kind: str, text: str | None = None) -> str:
+        if not tokens:
+            raise unsupported(f"expected {text or kind} at the end")
+        token_kind, token = tokens.pop(0)
+        if token_kind != kind or (text is not None and token.upper() != text):
+            raise unsupported(f"expected {text or kind}, found {token!r}")
+        return token
+
+    conditions: dict[int, list[_Condition]] = {}
+    while True:
+        key = take("word").lower()
+        if key not in keys:
+            raise unsupported(f"{key!r} is not a partition key (keys: {', '.join(keys)})")
+        if tokens and tokens[0][0] == "word" and tokens[0][1].upper() == "IN":
+            take("word", "IN")
+            take("punctuation", "(")
+            literals = {_literal(take("string"))}
+            while take("punctuation") == ",":
+                literals.add(_literal(take("string")))
+            condition = _Condition(operator.eq, frozenset(literals))
+        else:
+            compare = _COMPARISONS[take("operator")]
+            condition = _Condition(compare, frozenset({_literal(take("string"))}))
+        conditions.setdefault(keys.index(key), []).append(condition)
+        if not tokens:
+            break
+        take("word", "AND")
+    return [_all_of(conditions[i]) if i in conditions else None for i in range(len(keys))]
+
+
+def _all_of(conditions: list[_Condition]) -> Callable[[str], bool]:
+    return lambda value: all(condition(value) for condition in conditions)
+
+
+def _expression_tokens(expression: str) -> list[tuple[str, str]]:
+    tokens, position = [], 0
+    while position < len(expression):
+        match = _EXPRESSION_TOKEN.match(expression, position)
+        if match is None or match.lastgroup is None:
+            raise ValueError(
+                f"unsupported partition expression {expression!r} at {expression[position:].strip()!r}"
+            )
+        tokens.append((match.lastgroup, match.group(match.lastgroup)))
+        position = match.end()
+    return tokens
+
+
+def _literal(quoted: str) -> str:
+    return quoted[1:-1].replace("''", "'")
 
 
 def table_input(table: dict) -> dict:
@@ -253,6 +457,15 @@ def _with_datetimes(value: Any) -> Any:
     if isinstance(value, list):
         return [_with_datetimes(v) for v in value]
     return value
+
+
+def _partition_with_datetimes(partition: dict) -> dict:
+    # Glue's Partition has its timestamps at the top only; a table's whole copy in its StorageDescriptor
+    # need not be walked for every one of a table's partitions.
+    return {
+        k: datetime.fromisoformat(v) if k in _TIME_KEYS and isinstance(v, str) else v
+        for k, v in partition.items()
+    }
 
 
 def _read_json(path: Path) -> Any:

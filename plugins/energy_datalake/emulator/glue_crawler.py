@@ -14,8 +14,19 @@ RecrawlPolicy, table prefix) runs here the way Glue runs it:
 - the schema from ONE file per table, the newest: a CSV's header and types from DuckDB's sniffer, a
   Parquet file's footer with pyarrow, mapped to Glue/Hive type names; classification ``csv`` / ``parquet``;
 - a column that appears is a schema change: applied with a new table version under UPDATE_IN_DATABASE,
-  only recorded under LOG (Glue's behaviour: the table keeps its schema). With RecrawlPolicy
-  CRAWL_NEW_FOLDERS_ONLY an existing table is only sniffed when a new partition folder appeared.
+  only recorded under LOG (Glue's behaviour: the table keeps its schema).
+
+RecrawlPolicy, as Glue's incremental crawls:
+
+- CRAWL_EVERYTHING (the default): every file of every table is listed again, the newest sniffed, and the
+  vanished partitions found, so a crawl's work grows with the days in the zone, as on Glue (which, without
+  a SampleSize, also reads every folder again);
+- CRAWL_NEW_FOLDERS_ONLY: a table not yet in the catalog gets a full crawl; once it is there, only the
+  partition folders it does not have are looked into. Finding them takes the names of the ``key=value``
+  folders of the table's partition keys (no file listed, none opened, in the partitions already known) and
+  the catalog's partition values (names only, ``Catalog.get_partition_values``); the schema is sniffed
+  from the new folders' files only, and a folder gone from the lake is not noticed (Glue forces
+  DeleteBehavior LOG with this policy). So a daily crawl reads the day's folder and nothing older.
 
 Files whose names start with ``_`` or ``.`` (``_SUCCESS``, Spark's ``.crc``) are not data, as in Glue.
 """
@@ -23,6 +34,7 @@ Files whose names start with ``_`` or ``.`` (``_SUCCESS``, Spark's ``.crc``) are
 from __future__ import annotations
 
 import fnmatch
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,10 +179,16 @@ def crawl(
     summary = CrawlSummary(crawler=name)
     policy = _Policy(schema_change_policy or {}, recrawl_policy or {})
     for target in s3_targets:
-        excluded = tuple((exclusions or {}).get(target, ()))
+        excluded = _Exclusions(
+            config.local_path(target.rstrip("/") + "/"), (exclusions or {}).get(target, ())
+        )
         for table_name, uri in table_folders(target):
-            files = [f for f in _data_files(config.local_path(uri)) if not _excluded(f, target, excluded)]
-            _crawl_table(catalog, database, table_prefix + table_name, uri, files, policy, summary)
+            table = table_prefix + table_name
+            if policy.new_folders_only and catalog.table_exists(database, table):
+                _crawl_new_folders(catalog, database, table, uri, excluded, policy, summary)
+            else:
+                files = [f for f in _data_files(config.local_path(uri)) if not excluded(f)]
+                _crawl_table(catalog, database, table, uri, files, policy, summary)
     return summary
 
 
@@ -213,35 +231,66 @@ def _crawl_table(
     policy: _Policy,
     summary: CrawlSummary,
 ):
+    """A full crawl of one table: every file listed (oldest first), the newest sniffed."""
     folder = config.local_path(uri)
     if not files:
         return
     partition_keys = _partition_keys(folder, files[-1])
     partitions = _partition_folders(folder, files, len(partition_keys))
     exists = catalog.table_exists(database, name)
-    known = {tuple(p["Values"]) for p in catalog.get_partitions(database, name)} if exists else set()
+    known = catalog.get_partition_values(database, name) if exists else set()
     new_partitions = {values: path for values, path in partitions.items() if values not in known}
 
-    if not exists or not policy.new_folders_only or new_partitions:
-        new_folders = set(new_partitions.values())
-        candidates = (
-            [f for f in files if f.parent in new_folders] if exists and policy.new_folders_only else files
-        )
-        sampled = _sniff_newest(candidates, summary)
-        if sampled is not None:
-            _update_schema(catalog, database, name, uri, *sampled, partition_keys, policy, summary, exists)
-
+    sampled = _sniff_newest(files, summary)
+    if sampled is not None:
+        _update_schema(catalog, database, name, uri, *sampled, partition_keys, policy, summary, exists)
     if not catalog.table_exists(database, name):
         return
-    table = catalog.get_table(database, name)
-    inputs = [_partition_input(table, uri, partition_keys, values) for values in sorted(new_partitions)]
-    if inputs:
-        catalog.batch_create_partition(database, name, inputs)
-        summary.partitions_added += len(inputs)
+    _add_partitions(catalog, database, name, uri, partition_keys, new_partitions, summary)
     vanished = sorted(known - set(partitions))
     if vanished and policy.delete_vanished:
         catalog.batch_delete_partition(database, name, [list(v) for v in vanished])
         summary.partitions_deleted += len(vanished)
+
+
+def _crawl_new_folders(
+    catalog: Catalog,
+    database: str,
+    name: str,
+    uri: str,
+    excluded: _Exclusions,
+    policy: _Policy,
+    summary: CrawlSummary,
+):
+    """An incremental crawl of a catalogued table: only the partition folders the catalog lacks."""
+    table = catalog.get_table(database, name)
+    keys = [k["Name"] for k in table.get("PartitionKeys", [])]
+    if not keys:
+        # An unpartitioned table has no folder to add; its schema is a full crawl's business.
+        return
+    known = catalog.get_partition_values(database, name)
+    new_files = {}
+    for values, folder in _partition_folders_named(config.local_path(uri), keys):
+        if values not in known:
+            files = [f for f in _files_in(folder) if not excluded(f)]
+            if files:
+                new_files[values] = files
+    if not new_files:
+        return
+    candidates = sorted((f for files in new_files.values() for f in files), key=_age)
+    sampled = _sniff_newest(candidates, summary)
+    if sampled is not None:
+        _update_schema(catalog, database, name, uri, *sampled, keys, policy, summary, exists=True)
+    new_partitions = {values: files[0].parent for values, files in new_files.items()}
+    _add_partitions(catalog, database, name, uri, keys, new_partitions, summary)
+
+
+def _add_partitions(catalog, database, name, uri, keys, new_partitions: dict, summary: CrawlSummary):
+    table = catalog.get_table(database, name)
+    inputs = [_partition_input(table, uri, keys, values) for values in sorted(new_partitions)]
+    if inputs:
+        catalog.batch_create_partition(database, name, inputs)
+        summary.partitions_added += len(inputs)
 
 
 def _sniff_newest(files: list[Path], summary: CrawlSummary) -> tuple[Path, list[dict]] | None:
@@ -388,20 +437,68 @@ def _partition_input(table: dict, uri: str, keys: list[str], values: tuple[str, 
 
 
 def _data_files(folder: Path) -> list[Path]:
-    """The table's data files, oldest first (the newest is the one sniffed)."""
-    files = [
-        p
-        for p in folder.rglob("*")
-        if p.suffix in DATA_SUFFIXES
-        and p.is_file()
-        and all(_visible(part) for part in p.relative_to(folder).parts)
-    ]
-    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, str(p)))
+    """The table's data files, oldest first (the newest is the one sniffed); hidden folders are skipped."""
+    files = []
+    pending = [folder]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if not _visible(entry.name):
+                    continue
+                if entry.is_dir():
+                    pending.append(Path(entry.path))
+                elif os.path.splitext(entry.name)[1] in DATA_SUFFIXES and entry.is_file():
+                    files.append((entry.stat().st_mtime_ns, entry.path))
+    return [Path(path) for _, path in sorted(files)]
 
 
-def _excluded(path: Path, target: str, patterns: tuple[str, ...]) -> bool:
-    relative = path.relative_to(config.local_path(target.rstrip("/") + "/")).as_posix()
-    return any(fnmatch.fnmatchcase(relative, pattern) for pattern in patterns)
+def _files_in(folder: Path) -> list[Path]:
+    """The data files directly in one partition folder, oldest first."""
+    with os.scandir(folder) as entries:
+        found = [
+            (entry.stat().st_mtime_ns, entry.path)
+            for entry in entries
+            if _visible(entry.name) and os.path.splitext(entry.name)[1] in DATA_SUFFIXES and entry.is_file()
+        ]
+    return [Path(path) for _, path in sorted(found)]
+
+
+def _age(path: Path) -> tuple[int, str]:
+    return path.stat().st_mtime_ns, str(path)
+
+
+def _partition_folders_named(folder: Path, keys: list[str]) -> list[tuple[tuple[str, ...], Path]]:
+    """(values, folder) of the ``k1=v1/k2=v2/...`` folders of the table's partition keys, read from folder
+    names alone: a level lists only the folders of the level above, and no partition folder is opened."""
+    level: list[tuple[tuple[str, ...], Path]] = [((), folder)]
+    for key in keys:
+        deeper = []
+        for values, parent in level:
+            try:
+                entries = list(os.scandir(parent))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            deeper += [
+                ((*values, entry.name.split("=", 1)[1]), Path(entry.path))
+                for entry in entries
+                if entry.name.startswith(f"{key}=") and entry.is_dir()
+            ]
+        level = deeper
+    return level
+
+
+class _Exclusions:
+    """Glue's S3Target.Exclusions: glob patterns matched against a file's path below the target."""
+
+    def __init__(self, root: Path, patterns) -> None:
+        self.root = root
+        self.patterns = tuple(patterns)
+
+    def __call__(self, path: Path) -> bool:
+        if not self.patterns:
+            return False
+        relative = path.relative_to(self.root).as_posix()
+        return any(fnmatch.fnmatchcase(relative, pattern) for pattern in self.patterns)
 
 
 def _visible(path: Path | str) -> bool:
