@@ -68,3 +68,42 @@ def test_a_cups_belongs_to_the_first_client_that_passes_the_rules_before_uniquen
         "C1": (False, None),
         "C2": (False, "clients.cups.duplicate"),
     }
+
+
+def test_timestamps_are_typed_as_sparks_own_cast_reads_them(spark):
+    """The typing casts the wall time and subtracts the offset itself (faster); Spark's cast of the whole
+    text is the oracle, for the exports' offsets, any other offset, fractions and impossible values."""
+    from pyspark.sql import functions as F
+
+    from glue_jobs.lib.validation import typed
+
+    texts = [
+        "2026-03-29T00:00:00+01:00",
+        "2026-10-25T02:30:00+02:00",
+        "2026-10-25T02:30:00+01:00",
+        "2026-03-29T23:59:59.5Z",
+        "2026-03-29T23:59:59.123456-03:30",
+        "2024-02-29T12:00:00.1+00:00",
+        "2026-03-29T10:00:00-00:00",
+        "2026-03-29T10:00:00+14:45",
+        "2026-03-29T10:00:00+18:00",
+        "2026-03-29T10:00:00-18:00",
+        "1969-12-31T23:59:59.999999Z",
+        "9999-12-31T23:59:59.999999Z",
+        # Not instants: each is null for both.
+        "2026-02-30T00:00:00Z",
+        "2026-03-29T24:00:00Z",
+        "2026-03-29T23:60:00Z",
+        "2026-03-29T23:59:60Z",
+        "2026-13-01T00:00:00Z",
+        "2026-03-29T10:00:00+18:01",
+        "2026-03-29T10:00:00+05:60",
+    ]
+    column = next(c for c in contract.CONTRACT["transactions"].columns if c.name == "delivery_start")
+    frame = spark.createDataFrame([(t,) for t in texts], "v string")
+    rows = frame.select(
+        "v", F.col("v").cast("timestamp").alias("spark"), typed(column, F.col("v")).alias("ours")
+    )
+    found = {r.v: (r.ours, r.spark) for r in rows.collect()}
+    assert {t: ours for t, (ours, _) in found.items()} == {t: expected for t, (_, expected) in found.items()}
+    assert sum(ours is None for ours, _ in found.values()) == 7
