@@ -53,13 +53,16 @@ def main(args) -> int:
 def run_dates(first: date, last: date, echo=None) -> list[RunResult]:
     """Run the DAG for each date in order; stop at the first failed run (later dates build on it).
 
-    The dates' Glue jobs share one local Glue runtime, stopped when the last date is done; this process owns
-    it, so it also ends if this process is killed."""
-    from energy_datalake.emulator import glue_runtime
+    The dates' Glue jobs share one local Glue runtime, started in the background as the run starts (its JVM
+    starts while Airflow does) and stopped when the last date is done; this process owns it, so it also ends
+    if this process is killed."""
+    from energy_datalake.emulator import glue_etl, glue_runtime
 
     echo = echo or say
     env = airflow_env.airflow_environ()
     env[glue_runtime.OWNER_ENV] = str(os.getpid())
+    if config.target() == "local":
+        glue_etl.warm_up_runtime(env, echo)
     if airflow_env.ensure_migrated(env):
         echo(f"airflow: metadata database created in {airflow_env.airflow_home()}")
     results = []

@@ -371,3 +371,31 @@ def test_an_owned_runtime_ends_with_its_owner(lake, monkeypatch):
         owner.wait()
     assert_all_end(processes, timeout=60)
     assert f"(pid {owner.pid}) is gone: stopping" in (lake / "glue-runtime" / "server.log").read_text()
+
+
+@pytest.mark.slow
+def test_a_runtime_warmed_up_in_the_background_serves_the_first_job_and_ends_with_its_owner(lake):
+    """`datalake run` starts the runtime as the run starts, from the environment it gives Airflow (which
+    names it the owner); the first job then reuses it instead of starting one."""
+    glue_runtime.stop(lake)
+    owner = subprocess.Popen(["sleep", "600"])
+    try:
+        environ = {**os.environ, glue_runtime.OWNER_ENV: str(owner.pid)}
+        told: list[str] = []
+        glue_etl.warm_up_runtime(environ, told.append).join(timeout=300)
+        assert told == []
+        state = glue_runtime.status(lake)
+        assert state is not None and state["jobs"] == 0
+        lines = run_probe("count")
+        assert lines[1].startswith(f"reusing the local Glue runtime (pid {state['pid']}, ")
+        processes = runtime_processes(lake)
+    finally:
+        owner.kill()
+        owner.wait()
+    assert_all_end(processes, timeout=60)
+
+
+def test_no_background_runtime_when_the_jobs_run_under_spark_submit(datalake_home):
+    environ = {**os.environ, glue_etl.RUNTIME_ENV: "submit"}
+    assert glue_etl.warm_up_runtime(environ, [].append) is None
+    assert glue_runtime.status(datalake_home) is None

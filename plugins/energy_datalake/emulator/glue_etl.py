@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -153,6 +154,35 @@ def runtime_settings() -> glue_runtime.Settings:
         environment=job_environment(),
         java_options=f"{DRIVER_JAVA_OPTIONS} {LOCAL_CONF['spark.driver.extraJavaOptions']}",
     )
+
+
+def warm_up_runtime(environ: Mapping[str, str], echo: Callable[[str], None]) -> threading.Thread | None:
+    """Start the local Glue runtime in the background for a run whose jobs' processes get ``environ`` (the
+    Airflow environment): its start then overlaps Airflow's own, and the first job finds it ready. None
+    when the jobs run under spark-submit. A runtime that fails to start here is started again by the job."""
+    saved = dict(os.environ)
+    try:
+        # The settings the job's process will compute (it fingerprints them): from its environment.
+        os.environ.clear()
+        os.environ.update(environ)
+        if runtime_kind() != "warm":
+            return None
+        settings = runtime_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+    def start() -> None:
+        try:
+            glue_runtime.warm_up(settings, lambda line: None)
+        except glue_runtime.RuntimeUnavailable as unavailable:
+            echo(
+                f"the local Glue runtime did not start in the background ({unavailable}); the first job retries"
+            )
+
+    thread = threading.Thread(target=start, name="glue-runtime-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_job(

@@ -153,6 +153,15 @@ def run(script: Path, argv: Sequence[str], settings: Settings, echo: Callable[[s
         return _run_on(paths, status, script, argv, dict(settings.environment), echo)
 
 
+def warm_up(settings: Settings, echo: Callable[[str], None]) -> None:
+    """Have the home's runtime ready for the next job (started if need be) without running one: the caller
+    starts it while other work goes on, and the first job finds it warm. Raises RuntimeUnavailable."""
+    paths = Paths.of(settings.home)
+    paths.folder.mkdir(parents=True, exist_ok=True)
+    with _one_job_at_a_time(paths, echo):
+        _ready_runtime(paths, settings, echo)
+
+
 def status(home: Path) -> dict | None:
     """What the home's runtime says of itself (pid, fingerprints, jobs run, busy); None if none answers."""
     paths = Paths.of(home)
@@ -200,7 +209,7 @@ def _one_job_at_a_time(paths: Paths, echo):
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            echo("waiting for the local Glue runtime: another job is running on it")
+            echo("waiting for the local Glue runtime: it is starting, or another job is running on it")
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -236,7 +245,7 @@ def _ready_runtime(paths: Paths, settings: Settings, echo) -> dict:
 def _start(paths: Paths, settings: Settings, code: str, shaping: str, echo) -> dict:
     estimate = _read_json(paths.startup).get("seconds", FIRST_START_ESTIMATE)
     echo(f"starting the local Glue runtime (Spark), ~{estimate:.0f} s")
-    owner = os.environ.get(OWNER_ENV, "")
+    owner = settings.environment.get(OWNER_ENV) or os.environ.get(OWNER_ENV, "")
     idle_seconds = _seconds(IDLE_SECONDS_ENV, DEFAULT_IDLE_SECONDS)
     timeout = _seconds(START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT)
     command = [settings.python, "-m", __name__, "--home", str(settings.home), "--code", code]
