@@ -75,8 +75,12 @@ mwaa: $(BIN)/.installed ## MWAA artefacts in dist/mwaa: plugins.zip, requirement
 	$(BIN)/python -m energy_datalake.mwaa --out dist/mwaa --airflow-version $(MWAA_AIRFLOW_VERSION) \
 		--python-version $(MWAA_PYTHON_VERSION)
 
-bench: $(BIN)/.installed ## raw-to-processed throughput against the plain Spark CSV->Parquet floor
+bench: $(BIN)/.installed ## Every benchmark (~30 min on 2 cores), then the table and chart in benchmarks/results/
 	$(BIN)/python benchmarks/raw_to_processed.py
+	$(BIN)/python benchmarks/warehouse_load.py
+	$(BIN)/python benchmarks/local_run.py
+	$(BIN)/python benchmarks/incremental.py
+	$(BIN)/python benchmarks/report.py
 
 clean: ## Remove the local lake state ($(DATALAKE_HOME)); keeps the virtual environments
 	rm -rf $(DATALAKE_HOME)

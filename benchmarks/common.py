@@ -2,7 +2,8 @@
 
 Each benchmark script writes ``benchmarks/results/<name>.json`` through ``write_results``; ``make bench``
 runs them all, then ``benchmarks/report.py`` turns the files into the results table and the chart the
-README shows. Figures, never pass/fail: a goal is written next to its figure, not asserted.
+README shows. Figures, never pass/fail: a goal is written next to its figure, not asserted; the report
+says whether a figure with a ``target`` met it.
 """
 
 from __future__ import annotations
@@ -15,11 +16,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# Every benchmark imports this module before it starts: the load then is the load the benchmark started on,
+# which write_results, called at the end, could no longer read.
+_LOAD_AT_START = os.getloadavg()[0]
+# Which side of a figure's target meets its goal.
+BETTER = ("higher", "lower")
 
 
 @dataclass
 class Figure:
-    """One measured figure: what was measured, its value and unit, the goal it is held to (text)."""
+    """One measured figure: what was measured, its value and unit, the goal it is held to.
+
+    ``goal`` is the goal as text, for the table. ``target`` and ``better`` make it something a chart can
+    draw and the report can judge: the goal is met when ``value`` is on the ``better`` side of ``target``
+    (or on it). A figure without a target is reported, not judged.
+    """
 
     measure: str
     value: float
@@ -27,10 +38,35 @@ class Figure:
     goal: str = ""
     # Anything that explains the figure: rows, repetitions, the runs it was computed from.
     detail: dict = field(default_factory=dict)
+    target: float | None = None
+    better: str = "higher"
+
+    def __post_init__(self) -> None:
+        if self.better not in BETTER:
+            raise ValueError(f"better must be one of {BETTER}, got {self.better!r}")
+
+    @property
+    def met(self) -> bool | None:
+        return goal_met(self.value, self.target, self.better)
+
+
+def goal_met(value: float, target: float | None, better: str = "higher") -> bool | None:
+    """Whether ``value`` meets ``target`` from the ``better`` side; None when there is no target.
+
+    A plain function, not only ``Figure.met``: the report judges figures read back from JSON, where
+    files written before ``target`` existed have neither field."""
+    if target is None:
+        return None
+    if better == "higher":
+        return value >= target
+    if better == "lower":
+        return value <= target
+    raise ValueError(f"better must be one of {BETTER}, got {better!r}")
 
 
 def machine() -> dict:
-    """Cores, memory, CPU model and Python of this machine, and the load when the benchmark started."""
+    """Cores, memory, CPU model and Python of this machine, and the load when the benchmark started
+    (when it imported this module) and now."""
     model = ""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -44,7 +80,8 @@ def machine() -> dict:
         "memory_gib": round(memory_gib, 1),
         "cpu": model or platform.processor(),
         "python": platform.python_version(),
-        "load_average_1m": round(os.getloadavg()[0], 2),
+        "load_average_1m": round(_LOAD_AT_START, 2),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
     }
 
 

@@ -70,7 +70,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--history", type=positive, default=90, help="days in the lake before the timed day")
     parser.add_argument("--repeat", type=positive, default=1, help="timed (day 1, day N+1) pairs")
     parser.add_argument("--clients", type=positive, default=5000, help="clients of the generated days")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/incr/bench"), help="scratch folder")
+    parser.add_argument(
+        "--work", type=Path, default=Path("/tmp/energy-datalake-bench/incremental"), help="scratch folder"
+    )
     return parser.parse_args()
 
 
@@ -313,6 +315,8 @@ def figures_of(pairs: list[tuple[dict, dict]], lake: dict) -> list[Figure]:
             "ratio",
             goal,
             {"ratios": wall, "runs": [{"day_1": a, f"day_{lake['days'] + 1}": b} for a, b in pairs]},
+            target=GOAL_RATIO,
+            better="lower",
         ),
         Figure(
             f"daily run (run + status) of day {lake['days'] + 1} / day 1, CPU of the processes waited for",
@@ -320,6 +324,8 @@ def figures_of(pairs: list[tuple[dict, dict]], lake: dict) -> list[Figure]:
             "ratio",
             goal,
             {"ratios": cpu},
+            target=GOAL_RATIO,
+            better="lower",
         ),
         Figure(
             "day 1 daily run on an empty lake",

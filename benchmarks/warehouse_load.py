@@ -225,8 +225,8 @@ def fresh_database(home: Path, name: str) -> str:
 def figure(label: str, loads: list[Load], detail: dict) -> Figure:
     best = max(loads, key=lambda one: one.rows_per_s)
     return Figure(
-        f"{TABLE} {label}, rows/s",
-        round(best.rows_per_s),
+        f"{TABLE} {label}, rows/s (median of {len(loads)})",
+        round(statistics.median(one.rows_per_s for one in loads)),
         "rows/s",
         f">= {GOAL_ROWS_PER_S:,} rows/s",
         {
@@ -241,7 +241,9 @@ def figure(label: str, loads: list[Load], detail: dict) -> Figure:
                 name: round(statistics.median(one.cpu_s[name] for one in loads), 3) for name in best.cpu_s
             },
             "median_rows_per_cpu_s": round(statistics.median(one.rows_per_cpu_s for one in loads)),
+            "best_rows_per_s": round(best.rows_per_s),
         },
+        target=GOAL_ROWS_PER_S,
     )
 
 
