@@ -201,6 +201,32 @@ def test_a_query_over_the_workgroup_cutoff_fails_like_athena(lake):
     )
 
 
+def test_a_query_filtered_on_its_day_never_opens_the_other_days(lake):
+    """Athena prunes partitions from the catalog: a daily query costs the same on a lake of a year. The
+    other day's file made unreadable proves it is never opened (not even for its schema)."""
+    other = lake / "processed/transactions/year=2026/month=03/day=29/part-00000.snappy.parquet"
+    other.write_bytes(b"not parquet")
+    analysts = engine("analysts")
+
+    day_30 = "year = '2026' AND month = '03' AND day = '30'"
+    assert (
+        scalar(analysts.execute(f"SELECT count(*) FROM processed.transactions WHERE {day_30}"))
+        == ROWS_PER_DAY
+    )
+    assert (
+        scalar(
+            analysts.execute(
+                "SELECT count(*) FROM processed.transactions t JOIN processed.clients c "
+                "ON t.counterparty_id = c.client_id WHERE t.day IN ('30') AND c.day = '30'"
+            )
+        )
+        > 0
+    )
+    # A filter that is not a plain conjunction on the keys prunes nothing: the broken file is read.
+    with pytest.raises(QueryError):
+        analysts.execute("SELECT count(*) FROM processed.transactions WHERE day = '30' OR energy_kwh > 0")
+
+
 def test_only_registered_partitions_are_visible(lake):
     write_day(lake, "31")
 

@@ -145,7 +145,8 @@ class QueryEngine:
         from sqlglot import exp
 
         ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
-        accesses: dict[str, _TableAccess] = {}
+        # {qualified name: (database, table, the partition filters of each reference)}
+        references: dict[str, tuple[str, str, list[dict[str, set[str]]]]] = {}
         for ref in statement.find_all(exp.Table):
             if not isinstance(ref.this, exp.Identifier):
                 raise AccessDenied(f"table functions are not allowed: {ref.this.sql(dialect='athena')}")
@@ -158,17 +159,20 @@ class QueryEngine:
                     f"table {ref.name!r} must be qualified with its database (e.g. curated.{ref.name})"
                 )
             database, name = ref.db.lower(), ref.name.lower()
-            qualified = f"{database}.{name}"
-            if qualified not in accesses:
-                accesses[qualified] = self._access(database, name)
+            references.setdefault(f"{database}.{name}", (database, name, []))[2].append(
+                _partition_filters(ref)
+            )
             ref.set("catalog", None)
         for func in statement.find_all(exp.Func):
             fname = func.sql_name().lower() if not isinstance(func, exp.Anonymous) else str(func.this).lower()
             if fname.startswith(_FORBIDDEN_FUNCTIONS):
                 raise AccessDenied(f"function {fname} is not allowed")
-        return accesses
+        return {
+            qualified: self._access(database, name, filters)
+            for qualified, (database, name, filters) in references.items()
+        }
 
-    def _access(self, database: str, name: str) -> _TableAccess:
+    def _access(self, database: str, name: str, filters: list[dict[str, set[str]]]) -> _TableAccess:
         qualified = f"{database}.{name}"
         grants = None if self.grants is None else [g for g in self.grants if _grant_covers(g, database, name)]
         if grants is not None and not grants:
@@ -186,7 +190,8 @@ class QueryEngine:
             # Lake Formation grants add up: a column is visible if any grant on the table includes it.
             granted = [c for c in columns if any(_grant_includes(g, c) for g in grants)]
         excluded = frozenset(columns) - set(granted)
-        return _TableAccess(database, name, table, tuple(granted), excluded, _folders(self.catalog, table))
+        folders = _folders(self.catalog, table, filters)
+        return _TableAccess(database, name, table, tuple(granted), excluded, folders)
 
     def _check_columns(self, statement, accesses: dict[str, _TableAccess]) -> None:
         """Name the excluded column a query asks for. The views expose granted columns only, so this is
@@ -283,12 +288,59 @@ def _sandbox(con, accesses) -> None:
     con.execute("SET lock_configuration = true")
 
 
-def _folders(catalog: Catalog, table: dict) -> tuple[Path, ...]:
-    """Local folders holding the table's registered data (its partitions, or its location)."""
-    if table.get("PartitionKeys"):
-        partitions = catalog.get_partitions(table["DatabaseName"], table["Name"])
-        return tuple(config.local_path(p["StorageDescriptor"]["Location"]) for p in partitions)
-    return (config.local_path(table["StorageDescriptor"]["Location"]),)
+def _folders(catalog: Catalog, table: dict, filters: list[dict[str, set[str]]]) -> tuple[Path, ...]:
+    """Local folders holding the table's registered data (its location, or the partitions the query's
+    references may read: Athena's partition pruning, from the catalog, so a daily query lists, describes and
+    reads its own day and not the table's history)."""
+    if not table.get("PartitionKeys"):
+        return (config.local_path(table["StorageDescriptor"]["Location"]),)
+    keys = [k["Name"] for k in table["PartitionKeys"]]
+    locations: set[str] = set()
+    for wanted in filters:
+        # A key filtered by equality (or IN) with literals; a reference without one reads every partition.
+        expression = " AND ".join(
+            f"{key} IN ({', '.join(_quote(v) for v in sorted(wanted[key]))})" for key in keys if key in wanted
+        )
+        partitions = catalog.get_partitions(table["DatabaseName"], table["Name"], expression or None)
+        locations.update(p["StorageDescriptor"]["Location"] for p in partitions)
+    return tuple(config.local_path(location) for location in sorted(locations))
+
+
+def _partition_filters(ref) -> dict[str, set[str]]:
+    """The values a table reference's own SELECT allows for each column compared with string literals in
+    the top-level AND of its WHERE (``year = '2026' AND day IN ('28', '29')``): what pruning may rely on.
+    Columns qualified with another table's alias are not this reference's; unqualified ones are, when the
+    SELECT reads this table alone. A WHERE that is not such a conjunction prunes nothing."""
+    from sqlglot import exp
+
+    select = ref.find_ancestor(exp.Select)
+    if select is None or ref.find_ancestor(exp.Subquery, exp.Select) is not select:
+        return {}
+    where = select.args.get("where")
+    if where is None:
+        return {}
+    sources = [t for t in select.find_all(exp.Table) if t.find_ancestor(exp.Select) is select]
+    alias = ref.alias_or_name.lower()
+    allowed: dict[str, set[str]] = {}
+    for conjunct in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
+        if isinstance(conjunct, exp.EQ):
+            column, values = conjunct.this, [conjunct.expression]
+            if not isinstance(column, exp.Column):
+                column, values = conjunct.expression, [conjunct.this]
+        elif isinstance(conjunct, exp.In) and not conjunct.args.get("query"):
+            column, values = conjunct.this, conjunct.expressions
+        else:
+            continue
+        if not isinstance(column, exp.Column) or not all(
+            isinstance(v, exp.Literal) and v.is_string for v in values
+        ):
+            continue
+        mine = column.table.lower() == alias if column.table else len(sources) == 1
+        if mine:
+            found = {v.this for v in values}
+            name = column.name.lower()
+            allowed[name] = allowed[name] & found if name in allowed else found
+    return allowed
 
 
 def _view_sql(con, access: _TableAccess) -> str:
