@@ -66,7 +66,7 @@ test-fast: setup airflow30-venv ## Tests without the slow end-to-end ones
 run: $(BIN)/.installed ## README run command: generate sample data, run the daily DAG locally, show the status
 	$(BIN)/datalake generate --date $(SAMPLE_DATE)
 	$(BIN)/datalake run --date $(SAMPLE_DATE)
-	$(BIN)/datalake status
+	$(BIN)/datalake status --date $(SAMPLE_DATE)
 
 ui: $(BIN)/.installed ## Airflow UI on http://localhost:8080 over the local lake (airflow standalone; password in $(DATALAKE_HOME)/airflow)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -c "import os; from energy_datalake.airflow_env import airflow_bin, airflow_environ, ensure_migrated; env = airflow_environ(); ensure_migrated(env); os.execve(airflow_bin(), [airflow_bin(), 'standalone'], env)"
