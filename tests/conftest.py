@@ -10,6 +10,24 @@ import pytest
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def lint_cache(tmp_path_factory):
+    """The deploys' cfn-lint verdicts in a scratch file shared by the session's tests (each lints the
+    templates once, not once per lake), never in the user's own cache."""
+    import os
+
+    from energy_datalake.emulator.cloudformation import LINT_CACHE_ENV
+
+    saved = os.environ.get(LINT_CACHE_ENV)
+    path = tmp_path_factory.mktemp("lint-cache") / "cfn-lint.json"
+    os.environ[LINT_CACHE_ENV] = str(path)
+    yield path
+    if saved is None:
+        os.environ.pop(LINT_CACHE_ENV, None)
+    else:
+        os.environ[LINT_CACHE_ENV] = saved
+
+
 @pytest.fixture(scope="session")
 def spark():
     from energy_datalake.emulator import spark as local_spark

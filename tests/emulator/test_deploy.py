@@ -88,6 +88,26 @@ def test_a_template_that_passed_is_not_linted_again_until_it_changes(tmp_path, l
     assert lint_runs == ["warns.yaml", "other.yaml", "warns.yaml"]
 
 
+def test_the_verdicts_are_the_users_so_a_new_lake_does_not_lint_again(tmp_path, monkeypatch, lint_runs):
+    template = tmp_path / "warns.yaml"
+    template.write_text(WARNING_TEMPLATE)
+    monkeypatch.delenv(cloudformation.LINT_CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cache = cloudformation.lint_cache()
+    assert cache == tmp_path / "cache" / "energy-datalake" / "cfn-lint.json"
+    monkeypatch.setenv(cloudformation.LINT_CACHE_ENV, str(tmp_path / "elsewhere.json"))
+    assert cloudformation.lint_cache() == tmp_path / "elsewhere.json"
+
+    # Two lakes (two deploys) with the same template: one lint.
+    for _ in ("first lake", "second lake"):
+        cloudformation.validate_templates([template], cache=cloudformation.lint_cache())
+    assert lint_runs == ["warns.yaml"]
+    # A cache that does not read is started afresh, not a failed deploy.
+    cloudformation.lint_cache().write_text("{not json")
+    assert cloudformation.validate_templates([template], cache=cloudformation.lint_cache())
+    assert lint_runs == ["warns.yaml", "warns.yaml"]
+
+
 def test_a_template_with_errors_is_linted_every_time(tmp_path, lint_runs):
     bad = tmp_path / "broken.yaml"
     bad.write_text(BAD_TEMPLATE)
@@ -137,7 +157,7 @@ def test_deploy_provisions_what_the_templates_declare_then_is_a_no_op(datalake_h
         assert first.provisioned["crawlers"] == sorted(declared.crawlers)
         assert templates.QUALITY_GATE in first.provisioned["workgroups"]
         assert len(first.provisioned["grants"]) == len(declared.grants)
-        assert sorted(p.name for p in (datalake_home / "deploy").iterdir()) == ["lint.json", "state.json"]
+        assert sorted(p.name for p in (datalake_home / "deploy").iterdir()) == ["state.json"]
         with Warehouse().connect() as conn:
             schemas = [r[0] for r in conn.execute("SELECT schema_name FROM information_schema.schemata")]
         assert "energy" in schemas

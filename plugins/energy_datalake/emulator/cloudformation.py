@@ -5,13 +5,15 @@ crawlers, Glue jobs (with their default arguments), Athena workgroups and Lake F
 here are read from them, and the warehouse schema is created in the embedded PostgreSQL. Like a change
 set without changes, a deploy whose templates, parameters and warehouse DDL hash to the last deployed
 value does nothing. A template that passed cfn-lint is not linted again until its content, the lint
-configuration or cfn-lint's version changes (``$DATALAKE_HOME/deploy/lint.json``).
+configuration or cfn-lint's version changes: the verdicts are kept per user, not per lake
+(``lint_cache()``), so a new ``$DATALAKE_HOME`` or checkout with the same templates does not lint them again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +57,7 @@ def deploy_stacks(env: str | None = None, *, force: bool = False) -> DeployResul
         return DeployResult(changed=False, fingerprint=fingerprint)
 
     templates = template_files()
-    warnings = validate_templates(templates, cache=deploy_dir() / "lint.json")
+    warnings = validate_templates(templates, cache=lint_cache())
     for warning in warnings:
         print(f"cfn-lint warning: {warning}")
     provisioned = provision(env)
@@ -95,25 +97,51 @@ def validate_templates(paths: list[Path], cache: Path | None = None) -> list[str
     """cfn-lint (as a library) over each template; raise on errors, return warnings.
 
     With a ``cache`` file, a template whose lint key (``lint_key``) passed before is not linted again: its
-    warnings then come from the cache. Only templates without errors are remembered."""
+    warnings then come from the cache. Only templates without errors are remembered, the
+    ``LINT_CACHE_ENTRIES`` most recently used (the cache is shared by every lake and checkout of the user);
+    a cache that does not read is started afresh."""
     regions = lint_regions()
-    known = _read_json(cache) if cache else {}
+    known = _read_lint_cache(cache) if cache else {}
     errors, warnings, passed = [], [], {}
     for path in paths:
         key = lint_key(path, regions)
         found = known[key] if key in known else _lint(path, regions)
         if not found["errors"]:
-            passed[key] = found
+            passed[key] = {"errors": [], "warnings": found["warnings"]}
         errors += found["errors"]
         warnings += found["warnings"]
-    if cache and passed != known:
-        # Only the templates of this deploy: the cache stays as small as the template folder.
-        _write_json(cache, passed)
+    if cache and any(key not in known for key in passed):
+        used = datetime.now(UTC).isoformat()
+        merged = {**known, **{key: {**found, "used": used} for key, found in passed.items()}}
+        recent = sorted(merged, key=lambda key: merged[key].get("used", ""), reverse=True)
+        _write_json(cache, {key: merged[key] for key in recent[:LINT_CACHE_ENTRIES]})
     if errors:
         raise TemplateValidationError(
             f"cfn-lint found {len(errors)} error(s) in the templates:\n" + "\n".join(errors)
         )
     return warnings
+
+
+def lint_cache() -> Path:
+    """Where the deploys of this user keep the cfn-lint verdicts: ``$DATALAKE_LINT_CACHE``, else
+    ``energy-datalake/cfn-lint.json`` in ``$XDG_CACHE_HOME`` (default ``~/.cache``). A verdict depends on
+    nothing but its key (``lint_key``), so any lake may reuse it."""
+    if os.environ.get(LINT_CACHE_ENV):
+        return Path(os.environ[LINT_CACHE_ENV])
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "energy-datalake" / "cfn-lint.json"
+
+
+LINT_CACHE_ENV = "DATALAKE_LINT_CACHE"
+LINT_CACHE_ENTRIES = 200
+
+
+def _read_lint_cache(path: Path) -> dict:
+    try:
+        cached = _read_json(path)
+    except (OSError, ValueError):
+        return {}
+    return cached if isinstance(cached, dict) else {}
 
 
 def _lint(path: Path, regions: list[str]) -> dict[str, list[str]]:
