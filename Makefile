@@ -16,7 +16,9 @@ SAMPLE_DATE ?= 2026-03-29
 .PHONY: help setup run ui test test-fast lint format checkov-venv airflow30-venv mwaa bench clean
 
 help: ## Show this help
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@# The help texts name $(DATALAKE_HOME): shown as its value, not as make's variable.
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's|$$(DATALAKE_HOME)|$(DATALAKE_HOME)|g' \
+		| awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements.txt constraints.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }

@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from datetime import date
+
+
+def iso_date(text: str) -> str:
+    """An argparse type: a calendar date written YYYY-MM-DD, returned as given; anything else is the
+    one-line usage error naming the value (``datalake run: error: argument --date: ...``)."""
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        try:
+            date.fromisoformat(text)
+            return text
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a date: {error}") from None
+    raise argparse.ArgumentTypeError(f"{text!r} is not a date written YYYY-MM-DD")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser(
         "generate", help="write a day's exports (providers, clients, transactions) to the raw zone"
     )
+    # The generator checks its own arguments, the date included, each in one line naming the value.
     gen.add_argument("--date", required=True, help="first export date, YYYY-MM-DD")
     gen.add_argument("--days", type=int, default=1, help="number of consecutive days (default 1)")
     gen.add_argument("--clients", type=int, default=5000, help="number of clients (default 5000)")
@@ -27,11 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     run = sub.add_parser("run", help="run the daily DAG through Airflow for a date or a range of dates")
-    run.add_argument("--date", required=True, help="run date, YYYY-MM-DD")
-    run.add_argument("--to", help="last run date of a range (inclusive)")
+    run.add_argument("--date", required=True, type=iso_date, help="run date, YYYY-MM-DD")
+    run.add_argument("--to", type=iso_date, help="last run date of a range (inclusive), YYYY-MM-DD")
 
     status = sub.add_parser("status", help="rows, files and bytes per zone; quarantine; checks; warehouse")
-    status.add_argument("--date", help="only this run date")
+    status.add_argument("--date", type=iso_date, help="only this run date, YYYY-MM-DD")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
     query = sub.add_parser(
