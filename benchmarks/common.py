@@ -8,6 +8,7 @@ says whether a figure with a ``target`` met it.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -97,3 +98,32 @@ def write_results(name: str, figures: list[Figure], results_dir: Path = RESULTS_
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def session(app_name: str):
+    """A local SparkSession configured like the local Glue runtime (``glue_jobs.runtime.start_job``), on
+    every core: the jobs' own settings (``SPARK_CONF``) and the local ones (``LOCAL_CONF``)."""
+    from energy_datalake.emulator import spark as local_spark
+
+    local_spark.configure_process()
+    from pyspark.sql import SparkSession
+
+    from glue_jobs.runtime import LOCAL_CONF, SPARK_CONF
+
+    builder = SparkSession.builder.master("local[*]").appName(app_name)
+    for key, value in {**SPARK_CONF, **LOCAL_CONF, "spark.ui.showConsoleProgress": "false"}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark

@@ -50,7 +50,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import Figure, write_results
+from common import Figure, positive, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 DATALAKE = str(Path(sys.executable).parent / "datalake")
@@ -74,16 +74,6 @@ def parse_args() -> argparse.Namespace:
         "--work", type=Path, default=Path("/tmp/energy-datalake-bench/incremental"), help="scratch folder"
     )
     return parser.parse_args()
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 # Running the CLI

@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import Figure, write_results
+from common import Figure, positive, write_results
 
 # Not resolved: a venv's python is a link to the base interpreter, whose folder has no datalake.
 BIN = Path(sys.executable).parent
@@ -58,16 +58,6 @@ def parse_args() -> argparse.Namespace:
         help="scratch folder: the DATALAKE_HOME (recreated each repetition) and the logs",
     )
     return parser.parse_args()
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def load_1m() -> float:

@@ -33,7 +33,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from common import Figure, write_results
+from common import Figure, session, write_results
 
 RUN_DATE = date(2026, 3, 29)
 CLIENTS_PER_MILLION = 42_000
@@ -52,22 +52,6 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--error-rate", type=float, default=0.001)
     return parser.parse_args()
-
-
-def session():
-    from energy_datalake.emulator import spark as local_spark
-
-    local_spark.configure_process()
-    from pyspark.sql import SparkSession
-
-    from glue_jobs.runtime import LOCAL_CONF, SPARK_CONF
-
-    builder = SparkSession.builder.master("local[*]").appName("bench-raw-to-processed")
-    for key, value in {**SPARK_CONF, **LOCAL_CONF, "spark.ui.showConsoleProgress": "false"}.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
 
 
 def generate(raw: Path, transactions: int, error_rate: float) -> int:
@@ -164,7 +148,7 @@ def warehouse_load(spark, work: Path, processed: Path, curated_path: Path) -> fl
 
 def main() -> None:
     args = parse_args()
-    spark = session()
+    spark = session("bench-raw-to-processed")
     lines = [f"{'run':<34}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'vs floor':>10}"]
     figures, costs = [], {}
     try:

@@ -44,7 +44,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import Figure, write_results
+from common import Figure, positive, session, write_results
 
 RUN_DATE = dt.date(2026, 3, 29)
 TABLE = "client_daily_consumption"
@@ -130,33 +130,6 @@ def parse_args() -> argparse.Namespace:
         help="scratch folder (the lake of each size is reused; the warehouse lives here too)",
     )
     return parser.parse_args()
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
-
-
-def session():
-    """A local session configured like the local Glue runtime (``glue_jobs.runtime.start_job``)."""
-    from energy_datalake.emulator import spark as local_spark
-
-    local_spark.configure_process()
-    from pyspark.sql import SparkSession
-
-    from glue_jobs.runtime import LOCAL_CONF, SPARK_CONF
-
-    builder = SparkSession.builder.master("local[*]").appName("bench-warehouse-load")
-    for key, value in {**SPARK_CONF, **LOCAL_CONF, "spark.ui.showConsoleProgress": "false"}.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
 
 
 def prepared_lake(spark, lake: Path, clients: int) -> str:
@@ -252,7 +225,7 @@ def main() -> None:
     from energy_datalake.emulator.redshift import Warehouse
 
     work = Path(args.work)
-    spark = session()
+    spark = session("bench-warehouse-load")
     curated = prepared_lake(spark, work / "lake" / str(args.clients), args.clients)
     home = work / "warehouse"
     firsts, reruns, identical, table_rows = [], [], [], []
