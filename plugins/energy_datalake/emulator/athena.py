@@ -314,9 +314,7 @@ def _partition_filters(ref) -> dict[str, set[str]]:
     from sqlglot import exp
 
     select = ref.find_ancestor(exp.Select)
-    if select is None or ref.find_ancestor(exp.Subquery, exp.Select) is not select:
-        return {}
-    where = select.args.get("where")
+    where = select.args.get("where") if select is not None else None
     if where is None:
         return {}
     sources = [t for t in select.find_all(exp.Table) if t.find_ancestor(exp.Select) is select]

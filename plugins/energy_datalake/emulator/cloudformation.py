@@ -98,7 +98,7 @@ def validate_templates(paths: list[Path], cache: Path | None = None) -> list[str
 
     With a ``cache`` file, a template whose lint key (``lint_key``) passed before is not linted again: its
     warnings then come from the cache. Only templates without errors are remembered, the
-    ``LINT_CACHE_ENTRIES`` most recently used (the cache is shared by every lake and checkout of the user);
+    ``LINT_CACHE_ENTRIES`` most recently linted (the cache is shared by every lake and checkout of the user);
     a cache that does not read is started afresh."""
     regions = lint_regions()
     known = _read_lint_cache(cache) if cache else {}
@@ -111,9 +111,10 @@ def validate_templates(paths: list[Path], cache: Path | None = None) -> list[str
         errors += found["errors"]
         warnings += found["warnings"]
     if cache and any(key not in known for key in passed):
-        used = datetime.now(UTC).isoformat()
-        merged = {**known, **{key: {**found, "used": used} for key, found in passed.items()}}
-        recent = sorted(merged, key=lambda key: merged[key].get("used", ""), reverse=True)
+        linted = datetime.now(UTC).isoformat()
+        new = {key: {**found, "linted": linted} for key, found in passed.items() if key not in known}
+        merged = {**known, **new}
+        recent = sorted(merged, key=lambda key: merged[key].get("linted", ""), reverse=True)
         _write_json(cache, {key: merged[key] for key in recent[:LINT_CACHE_ENTRIES]})
     if errors:
         raise TemplateValidationError(
