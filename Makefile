@@ -71,7 +71,7 @@ run: $(BIN)/.installed ## README run command: generate sample data, run the dail
 	$(BIN)/datalake status --date $(SAMPLE_DATE)
 
 ui: $(BIN)/.installed ## Airflow UI on http://localhost:8080 over the local lake (airflow standalone; password in $(DATALAKE_HOME)/airflow)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -c "import os; from energy_datalake.airflow_env import airflow_bin, airflow_environ, ensure_migrated; env = airflow_environ(); ensure_migrated(env); os.execve(airflow_bin(), [airflow_bin(), 'standalone'], env)"
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m energy_datalake.ui
 
 mwaa: $(BIN)/.installed ## MWAA artefacts in dist/mwaa: plugins.zip, requirements.txt, dags/ (MWAA_AIRFLOW_VERSION=3.0.6)
 	$(BIN)/python -m energy_datalake.mwaa --out dist/mwaa --airflow-version $(MWAA_AIRFLOW_VERSION) \

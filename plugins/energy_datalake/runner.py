@@ -1,26 +1,50 @@
 """``datalake run``: the daily DAG through real Airflow (``airflow dags test``), one date after another.
 
-Airflow writes its full output to ``$DATALAKE_HOME/logs/run-<date>.log``; the console gets one line per
-task as it finishes, read from Airflow's own metadata database, and the run's verdict. The exit code is
-non-zero when a run fails, and the message names the failed task and its error.
+Airflow writes its full output to ``$DATALAKE_HOME/logs/run-<date>.log`` (a line repeated while a sensor
+waits is written once, with how often it repeated); the console gets one line per task as it finishes, read
+from Airflow's own metadata database, and the run's verdict. The exit code is non-zero when a run fails,
+and the message names the failed task and its error.
+
+Waiting for exports says at once which are missing and for how long it will wait, then a line every
+``WAIT_REPORT_SECONDS``. Ctrl-C or SIGTERM stops Airflow and what it started, marks the run failed and ends
+with one line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from energy_datalake import airflow_env
+from energy_datalake import airflow_env, exports
 from energy_datalake.airflow_env import TaskState, config
 
 FINISHED = ("success", "failed", "upstream_failed", "skipped", "up_for_retry", "up_for_reschedule")
 FAILED = ("failed", "upstream_failed")
 POLL_SECONDS = 1.0
+WAIT_REPORT_SECONDS = 60.0
+# How long Airflow gets to stop after SIGTERM before it and its children are killed.
+STOP_GRACE_SECONDS = 15.0
+# The local sensor's default poke interval (pipeline/local.py).
+LOCAL_POKE_SECONDS = 60.0
+
+
+class Stopped(Exception):
+    """The run was stopped from outside (Ctrl-C, SIGTERM, SIGHUP)."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+        self.where = ""
 
 
 @dataclass
@@ -41,13 +65,46 @@ def main(args) -> int:
     first = date.fromisoformat(args.date)
     last = date.fromisoformat(args.to) if args.to else first
     if last < first:
-        print(f"--to {last} is before --date {first}", file=sys.stderr)
+        print(f"datalake run: --to {last} is before --date {first}", file=sys.stderr)
         return 2
     try:
+        exports.timeout_seconds()
+        exports.poke_seconds(LOCAL_POKE_SECONDS)
+    except ValueError as error:
+        print(f"datalake run: {error}", file=sys.stderr)
+        return 2
+    previous = {sig: signal.signal(sig, raise_stopped) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
         results = run_dates(first, last)
+    except (KeyboardInterrupt, Stopped) as stop:
+        why = stop.why if isinstance(stop, Stopped) else "Ctrl-C"
+        where = getattr(stop, "where", "")
+        print(f"datalake run: stopped by {why}{where}", file=sys.stderr, flush=True)
+        return 143 if why == "SIGTERM" else 130
     finally:
-        _stop_warehouse()
+        # Stopping the warehouse must not be cut short by a second Ctrl-C.
+        with signals_ignored():
+            stop_warehouse()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0 if results and all(r.state == "success" for r in results) else 1
+
+
+def raise_stopped(signum, frame) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+class signals_ignored:
+    """SIGINT, SIGTERM and SIGHUP ignored inside: the clean-up of a stop runs to its end."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __enter__(self):
+        self.previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in self.SIGNALS}
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def run_dates(first: date, last: date, echo=None) -> list[RunResult]:
@@ -61,19 +118,20 @@ def run_dates(first: date, last: date, echo=None) -> list[RunResult]:
     echo = echo or say
     env = airflow_env.airflow_environ()
     env[glue_runtime.OWNER_ENV] = str(os.getpid())
-    if config.target() == "local":
-        glue_etl.warm_up_runtime(env, echo)
-    if airflow_env.ensure_migrated(env):
-        echo(f"airflow: metadata database created in {airflow_env.airflow_home()}")
-    results = []
     try:
+        if config.target() == "local":
+            glue_etl.warm_up_runtime(env, echo)
+        if airflow_env.ensure_migrated(env):
+            echo(f"airflow: metadata database created in {airflow_env.airflow_home()}")
+        results = []
         for offset in range((last - first).days + 1):
             result = run_date(first + timedelta(days=offset), env, echo)
             results.append(result)
             if result.state != "success":
                 break
     finally:
-        glue_runtime.stop()
+        with signals_ignored():
+            glue_runtime.stop()
     return results
 
 
@@ -84,22 +142,65 @@ def run_date(run_date: date, env: dict[str, str], echo=None, mark_success: str |
     log.parent.mkdir(parents=True, exist_ok=True)
     since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     started = time.monotonic()
-    command = [airflow_env.airflow_bin(), "dags", "test", airflow_env.DAG_ID, run_date.isoformat()]
+    # The conf names the business date: the UI shows it, and `datalake status` finds the run by it.
+    command = [
+        airflow_env.airflow_bin(),
+        "dags",
+        "test",
+        airflow_env.DAG_ID,
+        run_date.isoformat(),
+        "--conf",
+        json.dumps({"run_date": run_date.isoformat()}),
+    ]
     if mark_success:
         command += ["--mark-success-pattern", mark_success]
     echo(f"{run_date} {airflow_env.DAG_ID}: started (log {log})")
+    wait = ExportWait(run_date, echo, env) if config.target() == "local" else None
+    if wait:
+        wait.announce()
     reported: set[tuple[str, str, int]] = set()
+    tasks: list[TaskState] = []
     with (
         log.open("w") as out,
-        subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT) as proc,
+        # Its own session: a Ctrl-C reaches this process only, which then stops Airflow and everything it
+        # started (the whole group), and marks the run.
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        ) as proc,
     ):
-        while proc.poll() is None:
-            _report_new(task_states(run_date, since), reported, run_date, echo)
-            time.sleep(POLL_SECONDS)
+        copier = threading.Thread(target=copy_collapsed, args=(proc.stdout, out), daemon=True)
+        copier.start()
+        try:
+            while proc.poll() is None:
+                tasks = task_states(run_date, since)
+                _report_new(tasks, reported, run_date, echo)
+                if wait:
+                    wait.report(tasks)
+                time.sleep(POLL_SECONDS)
+        except (KeyboardInterrupt, Stopped) as stop:
+            if not isinstance(stop, Stopped):
+                stop = Stopped("Ctrl-C")
+            with signals_ignored():
+                echo(f"{run_date} stopping Airflow (up to {STOP_GRACE_SECONDS:.0f} s)")
+                stop_group(proc, STOP_GRACE_SECONDS)
+                copier.join(5)
+                running = [t.task_id for t in tasks if t.state in ("running", "up_for_reschedule", "queued")]
+                run = airflow_env.latest_run(run_date)
+                if run is not None and run.start_date is not None:
+                    airflow_env.mark_stopped(run.run_id)
+                    _annotate(run.run_id, run_date, f"stopped by {stop.why}")
+                task = f" at task {running[0]}" if running else ""
+                stop.where = f" during the run of {run_date}{task}; the run is marked failed (log {log})"
+            raise stop from None
+        # A process Airflow left behind may still hold the pipe: its output is not waited for.
+        copier.join(10)
     tasks = task_states(run_date, since)
     _report_new(tasks, reported, run_date, echo)
-    state = "success" if tasks and all(t.state == "success" for t in tasks) else "failed"
+    state = "success" if tasks and all(t.state in ("success", "skipped") for t in tasks) else "failed"
     result = RunResult(run_date, state, time.monotonic() - started, log, tasks)
+    run = airflow_env.latest_run(run_date)
+    if run is not None:
+        _annotate(run.run_id, run_date, state)
     if state == "success":
         echo(f"{run_date} {airflow_env.DAG_ID}: success in {result.seconds:.1f}s")
         return result
@@ -112,6 +213,110 @@ def run_date(run_date: date, env: dict[str, str], echo=None, mark_success: str |
         echo("  " + result.error.replace("\n", "\n  "))
     echo(f"  full log: {log}")
     return result
+
+
+def _annotate(run_id: str, run_date: date, outcome: str) -> None:
+    try:
+        airflow_env.annotate_run(run_id, f"Business date {run_date} (datalake run): {outcome}")
+    except Exception as error:  # noqa: BLE001 - a note is a courtesy; the run's outcome stands without it
+        say(f"{run_date} could not annotate the run in Airflow's database: {error}")
+
+
+def stop_group(proc: subprocess.Popen, grace: float) -> None:
+    """SIGTERM to the process group of ``proc`` (started with its own session), SIGKILL after ``grace``."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader has gone; what it started in its group may not have.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return
+
+
+class ExportWait:
+    """What ``datalake run`` says while the run waits for a day's exports (local target)."""
+
+    def __init__(self, run_date: date, echo, env: dict[str, str], every: float = WAIT_REPORT_SECONDS):
+        self.run_date, self.echo, self.every = run_date, echo, every
+        self.started = time.monotonic()
+        self.last = self.started
+        # The sensor's own settings: those of the environment Airflow runs with.
+        self.timeout = exports.timeout_seconds(env)
+        self.poke = exports.poke_seconds(LOCAL_POKE_SECONDS, env)
+
+    def announce(self) -> bool:
+        """One line at once when exports are missing: which, how long the run waits, how to make them."""
+        missing = exports.missing_locally(self.run_date)
+        if not missing:
+            return False
+        folder = next(iter(missing.values())).parents[4]
+        self.echo(
+            f"{self.run_date} waiting for the exports of {', '.join(missing)} (no _SUCCESS marker under "
+            f"{folder}): up to {exports.duration(self.timeout)} ({exports.TIMEOUT_ENV}), looking every "
+            f"{exports.duration(self.poke)}; for sample exports: datalake generate --date {self.run_date}"
+        )
+        return True
+
+    def report(self, tasks: list[TaskState]) -> None:
+        """A line every ``every`` seconds while the sensor waits."""
+        now = time.monotonic()
+        waiting = any(t.task_id == "wait_for_exports" and t.state == "up_for_reschedule" for t in tasks)
+        if not waiting or now - self.last < self.every:
+            return
+        self.last = now
+        missing = exports.missing_locally(self.run_date)
+        if missing:
+            self.echo(
+                f"{self.run_date} still waiting for {', '.join(missing)}: "
+                f"{exports.duration(now - self.started)} of {exports.duration(self.timeout)}"
+            )
+
+
+# An Airflow log line starts with its ISO timestamp; the rest is what repeats.
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z?\s*")
+
+
+def _repeat_key(line: str) -> str:
+    # Airflow's idle line lists the waiting tasks as a set, in no fixed order: one key for all of them.
+    return _IDLE if _IDLE in line else _TIMESTAMP.sub("", line)
+
+
+_IDLE = "No tasks to run."
+
+
+def copy_collapsed(source, out) -> None:
+    """Copies Airflow's output to the log; a line that repeats the previous one but for its timestamp, and
+    the "No tasks to run" Airflow logs once a second while a sensor waits, are counted, not written again."""
+    try:
+        _copy_collapsed(source, out)
+    except (ValueError, OSError):
+        # The log was closed: the run is over, and what still writes to the pipe is no part of it.
+        return
+
+
+def _copy_collapsed(source, out) -> None:
+    previous, repeats, last_stamp = None, 0, ""
+    for line in iter(source.readline, b""):
+        text = line.decode(errors="replace")
+        key = _repeat_key(text)
+        if key == previous:
+            stamp = _TIMESTAMP.match(text)
+            repeats, last_stamp = repeats + 1, stamp.group(0).strip() if stamp else "?"
+            continue
+        if repeats:
+            out.write(f"  [the line above repeated {repeats} more times, the last at {last_stamp}]\n")
+        out.write(text)
+        out.flush()
+        previous, repeats = key, 0
+    if repeats:
+        out.write(f"  [the line above repeated {repeats} more times, the last at {last_stamp}]\n")
+    out.flush()
 
 
 def say(line: str) -> None:
@@ -167,7 +372,7 @@ def _is_log_record(line: str) -> bool:
     return len(line) > 20 and line[:4].isdigit() and line[4] == "-" and "T" in line[:11]
 
 
-def _stop_warehouse() -> None:
+def stop_warehouse() -> None:
     """The embedded PostgreSQL outlives the DAG run's tasks; a finished `datalake run` shuts it down."""
     from energy_datalake.emulator import redshift
 

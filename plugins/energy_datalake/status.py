@@ -158,11 +158,15 @@ def warehouse_rows(day: date | None = None) -> dict[str, int] | None:
 
 
 def last_dag_run(day: date | None = None) -> dict | None:
-    """The latest run of the DAG (for ``day`` if given) with its tasks' states and durations."""
-    run = airflow_env.latest_run(day)
-    if run is None:
+    """The run of the DAG (for ``day`` if given) that finished last, with its tasks' states and durations;
+    ``now_running``: a newer run that has not finished, if any (run_id, run_date, state, start_date)."""
+    finished = airflow_env.latest_run(day, finished=True)
+    newest = airflow_env.latest_run(day)
+    pending = newest if newest is not None and newest.state not in airflow_env.FINISHED_RUN_STATES else None
+    if finished is None and pending is None:
         return None
-    return {
+    run = finished or pending
+    report = {
         "run_id": run.run_id,
         "run_date": run.run_date,
         "state": run.state,
@@ -177,7 +181,16 @@ def last_dag_run(day: date | None = None) -> dict | None:
             }
             for t in run.tasks
         ],
+        "now_running": None,
     }
+    if pending is not None and finished is not None:
+        report["now_running"] = {
+            "run_id": pending.run_id,
+            "run_date": pending.run_date,
+            "state": pending.state,
+            "start_date": pending.start_date,
+        }
+    return report
 
 
 def render(report: dict) -> str:
@@ -228,6 +241,12 @@ def _render_run(run: dict | None) -> list[str]:
     if not run:
         return ["Last run: none"]
     lines = [f"Last run: {run['run_date']} {run['state']} ({run['run_id']})"]
+    pending = run.get("now_running")
+    if pending:
+        lines.insert(
+            0,
+            f"Now {pending['state']}: {pending['run_date']} ({pending['run_id']}, since {pending['start_date']})",
+        )
     lines += [
         f"  {t['task_id']:<22}{t['state'] or 'not run':<18}"
         + (f"{t['seconds']:>8.1f}s" if t["seconds"] is not None else "")

@@ -6,6 +6,10 @@ test then reads what the runs left, or runs one more date.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -225,3 +229,67 @@ def test_a_missing_export_times_out_naming_what_is_missing(lake):
     assert "missing" in result.error
     for entity in ENTITIES:
         assert f"raw/{entity}/{partition}/_SUCCESS" in result.error
+    waiting = [line for line in lake.progress if line.startswith(f"{never_exported} waiting for the exports")]
+    assert len(waiting) == 1 and "up to 4 s (DATALAKE_EXPORT_TIMEOUT_SECONDS)" in waiting[0]
+    assert waiting[0].endswith(f"datalake generate --date {never_exported}")
+    # While the sensor waits Airflow logs "No tasks to run" every second: the log keeps one of a series.
+    lines = result.log.read_text().splitlines()
+    assert any(line.startswith("  [the line above repeated") for line in lines)
+    idle = [i for i, line in enumerate(lines) if "No tasks to run" in line]
+    assert idle and all(b - a > 1 for a, b in zip(idle, idle[1:], strict=False)), idle
+
+
+def test_a_run_shows_its_real_start_and_names_its_business_date(lake):
+    import sqlite3
+
+    from energy_datalake import airflow_env
+
+    with sqlite3.connect(airflow_env.database_path()) as conn:
+        rows = conn.execute(
+            "SELECT r.logical_date, r.created_at, r.start_date, r.end_date, r.conf, n.content "
+            "FROM dag_run r LEFT JOIN dag_run_note n ON n.dag_run_id = r.id WHERE r.logical_date LIKE ?",
+            (f"{FIRST} %",),
+        ).fetchall()
+    assert rows
+    for logical, created, start, end, conf, note in rows:
+        assert start >= created[:19] and end > start, (logical, created, start, end)
+        assert '"run_date": "2026-03-28"' in conf
+        assert note.startswith("Business date 2026-03-28 (datalake run): ")
+
+
+@pytest.mark.parametrize(
+    ("sig", "said", "code"), [(signal.SIGINT, "Ctrl-C", 130), (signal.SIGTERM, "SIGTERM", 143)]
+)
+def test_stopping_a_waiting_run_stops_airflow_and_marks_the_run(lake, sig, said, code):
+    from energy_datalake import airflow_env
+
+    day = SECOND + timedelta(days=20 + code)
+    env = {**os.environ, "DATALAKE_HOME": str(lake.home)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "energy_datalake.cli", "run", "--date", day.isoformat()],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "wait_for_exports" in line and "up_for_reschedule" in line:
+                break
+        assert any(f"{day} waiting for the exports of providers, clients, transactions" in s for s in seen), (
+            seen
+        )
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert err.strip().splitlines() == [
+        f"datalake run: stopped by {said} during the run of {day} at task wait_for_exports; the run is marked "
+        f"failed (log {lake.home / 'logs' / f'run-{day}.log'})"
+    ]
+    assert "Traceback" not in out + err
+    leftover = subprocess.run(["pgrep", "-f", f"dags test energy_datalake_daily {day}"], capture_output=True)
+    assert leftover.returncode == 1, leftover.stdout
+    run = airflow_env.latest_run(day)
+    assert run.state == "failed"
+    assert {t.task_id: t.state for t in run.tasks}["wait_for_exports"] == "failed"

@@ -9,15 +9,13 @@ came) fails at once instead of being retried.
 
 from __future__ import annotations
 
-import os
-
-from energy_datalake import config, templates
+from energy_datalake import config, exports, templates
 from energy_datalake.pipeline import JOB_SCRIPTS, RUN_DATE, outlets
 
 AWS_CONN_ID = "aws_default"
 # A day's export normally lands within hours; the same settings as the local target's sensor.
-EXPORT_TIMEOUT_SECONDS = float(os.environ.get("DATALAKE_EXPORT_TIMEOUT_SECONDS", 6 * 3600))
-EXPORT_POKE_SECONDS = float(os.environ.get("DATALAKE_EXPORT_POKE_SECONDS", 300))
+EXPORT_TIMEOUT_SECONDS = exports.timeout_seconds()
+EXPORT_POKE_SECONDS = exports.poke_seconds(default=300)
 CRAWLER_POLL_SECONDS = 15
 JOB_POLL_SECONDS = 30
 
