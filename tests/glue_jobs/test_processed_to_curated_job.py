@@ -125,7 +125,11 @@ def test_a_changed_day_is_replaced_not_appended(spark, zones, tmp_path):
 
 def test_a_missing_processed_partition_is_an_error_naming_it(spark, zones):
     processed, curated = zones
-    with pytest.raises(Exception, match="day=31"):
+    from pyspark.errors import AnalysisException
+
+    with pytest.raises(
+        AnalysisException, match=r"PATH_NOT_FOUND.*processed/providers/year=2026/month=03/day=31"
+    ):
         job.run(spark, dt.date(2026, 3, 31), str(processed), str(curated))
     assert not curated.exists()
 
