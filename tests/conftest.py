@@ -35,7 +35,7 @@ def spark():
     local_spark.configure_process()
     from pyspark.sql import SparkSession
 
-    from glue_jobs.runtime import SPARK_CONF
+    from glue_jobs.runtime import LOCAL_CONF, SPARK_CONF
 
     builder = (
         SparkSession.builder.master("local[2]")
@@ -44,9 +44,13 @@ def spark():
         .config("spark.default.parallelism", "2")
         .config("spark.ui.enabled", "false")
         .config("spark.driver.memory", "1g")
-        .config("spark.sql.adaptive.enabled", "false")
     )
-    for key, value in SPARK_CONF.items():
+    # Adaptive query execution as the jobs run it (LOCAL_CONF, and Glue 5's default): tests see the plans
+    # that run.
+    for key, value in {
+        **SPARK_CONF,
+        "spark.sql.adaptive.enabled": LOCAL_CONF["spark.sql.adaptive.enabled"],
+    }.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")

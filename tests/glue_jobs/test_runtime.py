@@ -153,3 +153,12 @@ def test_curated_to_redshift_needs_a_warehouse_before_it_starts():
         curated_to_redshift.arguments([*argv, "--connection_name", "conn"])
     local = curated_to_redshift.arguments([*argv, "--warehouse_url", "postgresql://w"])
     assert (local.warehouse_url, local.run_id) == ("postgresql://w", "c:2026-03-29")
+
+
+def test_the_tests_spark_session_runs_with_the_jobs_sql_settings(spark):
+    from glue_jobs.runtime import LOCAL_CONF, SPARK_CONF
+
+    assert spark.conf.get("spark.sql.adaptive.enabled") == LOCAL_CONF["spark.sql.adaptive.enabled"] == "true"
+    for key, value in SPARK_CONF.items():
+        if key.startswith("spark.sql."):
+            assert spark.conf.get(key) == value, key
