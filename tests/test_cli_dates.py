@@ -38,7 +38,7 @@ def test_a_bad_date_is_one_line_naming_it(argv, named, capsys, datalake_home):
 
 def test_a_range_that_ends_before_it_starts_is_refused_before_airflow_starts(capsys, datalake_home):
     assert cli.main(["run", "--date", "2026-03-29", "--to", "2026-03-28"]) == 2
-    assert capsys.readouterr().err.strip() == "--to 2026-03-28 is before --date 2026-03-29"
+    assert capsys.readouterr().err.strip() == "datalake run: --to 2026-03-28 is before --date 2026-03-29"
     assert not any(datalake_home.iterdir())
 
 
