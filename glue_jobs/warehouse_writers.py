@@ -52,7 +52,8 @@ class PostgresWriter:
             for statement in plan.statements:
                 conn.execute(statement)
             counts = conn.execute(
-                f"SELECT rows_staged, rows_inserted, rows_updated, rows_deleted FROM {warehouse.SCHEMA}.{warehouse.LOAD_AUDIT} "
+                "SELECT rows_staged, rows_inserted, rows_updated, rows_deleted, "
+                f"{', '.join(warehouse.HISTORY_COUNTS)} FROM {warehouse.SCHEMA}.{warehouse.LOAD_AUDIT} "
                 "WHERE run_id = %s AND run_date = %s AND table_name = %s AND loaded_at = %s",
                 (plan.run.run_id, plan.run.run_date, plan.table, warehouse.utc_naive(plan.run.loaded_at)),
             ).fetchone()

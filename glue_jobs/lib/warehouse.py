@@ -5,8 +5,10 @@ Pure: it builds SQL strings and DataFrames. The only I/O goes through an explici
 connection with ``preactions`` / ``postactions`` on Glue).
 
 The SQL is written once for PostgreSQL (>= 15) and Amazon Redshift, so it keeps to what both accept:
-Redshift's MERGE has no target alias, no ``WHEN MATCHED AND <condition>`` and no RETURNING, and Redshift has
-no ``IS DISTINCT FROM``. Hence each load is, in one transaction:
+Redshift's MERGE has no target alias, no ``WHEN MATCHED AND <condition>`` and no RETURNING, its UPDATE has
+no target alias and no outer join in FROM, and Redshift has no ``IS DISTINCT FROM`` and no ``ON CONFLICT``
+(tests/glue_jobs/test_warehouse_sql.py walks every statement's syntax tree for these). Hence a fact or
+``dim_provider`` load is, in one transaction:
 
 1. one INSERT into ``load_audit`` that counts, before anything changes, the staged rows that will be
    inserted (new key) and updated (known key, some value differs, NULL-safe), and the warehouse rows of
@@ -14,7 +16,9 @@ no ``IS DISTINCT FROM``. Hence each load is, in one transaction:
 2. for a fact with a ``delivery_date``, a DELETE of those vanished rows: a re-run of a corrected date
    leaves the warehouse equal to the curated partition, not a superset of it;
 3. a DELETE of the staged rows identical to the warehouse, so that
-4. the unconditional MERGE (or, for ``dim_client``, the SCD type 2 UPDATE/INSERT) only touches real changes.
+4. the unconditional MERGE only touches real changes.
+
+``dim_client`` is a type 2 history kept canonical whatever order the days arrive in (``plan_dim_client``).
 
 Re-running a date therefore changes no data row and still records its load in ``load_audit``.
 
@@ -47,8 +51,13 @@ SCHEMA = "energy"
 # The MERGE matches on the curated tables' natural keys.
 FACT_KEYS = CURATED_KEYS
 DIM_CLIENT = "dim_client"
+# The days each client was in a loaded clients snapshot, as runs of consecutive days (see plan_dim_client).
+DIM_CLIENT_SEEN = "dim_client_seen"
 DIM_PROVIDER = "dim_provider"
 LOAD_AUDIT = "load_audit"
+# What a load did to dim_client's history; 0 for every other table, NULL on rows of loads made before the
+# audit had these columns.
+HISTORY_COUNTS = ("versions_opened", "versions_closed", "versions_merged")
 
 # Partition columns are folder names in the lake, not data.
 PARTITION_COLUMNS = ("year", "month", "day")
@@ -108,17 +117,30 @@ class LoadPlan:
 
 @dataclass(frozen=True)
 class LoadResult:
+    """A load's ``load_audit`` row. For ``dim_client`` the rows counts are per staged client (inserted: a
+    version now starts on the run date; updated: its attributes on the run date changed) and the versions
+    counts say what that did to the history; see ``plan_dim_client``."""
+
     table: str
     rows_staged: int
     rows_inserted: int
     rows_updated: int
     rows_deleted: int
+    versions_opened: int
+    versions_closed: int
+    versions_merged: int
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{SCHEMA}.{self.table}: staged {self.rows_staged}, inserted {self.rows_inserted}, "
             f"updated {self.rows_updated}, deleted {self.rows_deleted}"
         )
+        if self.table == DIM_CLIENT:
+            text += (
+                f"; versions opened {self.versions_opened}, closed {self.versions_closed}, "
+                f"merged {self.versions_merged}"
+            )
+        return text
 
 
 class SchemaMissing(LookupError):
@@ -198,6 +220,25 @@ def dim_provider_columns() -> tuple[Column, ...]:
     return tuple(Column(c.name, contract_sql_type(c.type)) for c in PROVIDERS.columns)
 
 
+def dim_client_seen_columns() -> tuple[Column, ...]:
+    # seen_to is the run's last day, inclusive: a run of one day has seen_from = seen_to.
+    return (dim_client_columns()[0], Column("seen_from", "DATE"), Column("seen_to", "DATE"))
+
+
+def audit_columns() -> tuple[Column, ...]:
+    return (
+        Column("run_id", VARCHAR),
+        Column("run_date", "DATE"),
+        Column("table_name", VARCHAR),
+        Column("rows_staged", "BIGINT"),
+        Column("rows_inserted", "BIGINT"),
+        Column("rows_updated", "BIGINT"),
+        Column("rows_deleted", "BIGINT"),
+        Column("loaded_at", "TIMESTAMP"),
+        *(Column(name, "BIGINT") for name in HISTORY_COUNTS),
+    )
+
+
 # --- DDL -------------------------------------------------------------------------------------------------
 
 
@@ -221,29 +262,32 @@ def schema_missing_message() -> str:
 
 
 def schema_ddl() -> list[str]:
-    """The dimensions and the load audit, inside the existing schema; idempotent. Facts are created by their
-    first load, from the curated DataFrame's schema."""
+    """The dimensions, dim_client's seen days and the load audit, inside the existing schema; idempotent.
+    Facts are created by their first load, from the curated DataFrame's schema."""
     dim_client = (
         *dim_client_columns(),
         Column("valid_from", "DATE"),
         Column("valid_to", "DATE"),
         Column("is_current", "BOOLEAN"),
     )
-    audit = (
-        Column("run_id", VARCHAR),
-        Column("run_date", "DATE"),
-        Column("table_name", VARCHAR),
-        Column("rows_staged", "BIGINT"),
-        Column("rows_inserted", "BIGINT"),
-        Column("rows_updated", "BIGINT"),
-        Column("rows_deleted", "BIGINT"),
-        Column("loaded_at", "TIMESTAMP"),
-    )
+    seen = dim_client_seen_columns()
+    audit = audit_columns()
+    # Nullable, so that a warehouse from before them gets them by ALTER TABLE (audit_ddl) with NULL = unknown.
+    audit_required = tuple(c.name for c in audit if c.name not in HISTORY_COUNTS)
     return [
         create_table_sql(DIM_CLIENT, dim_client, ("client_id", "valid_from"), not_null=("is_current",)),
+        # No key: a load inserts a merged run before it deletes the runs it replaces (Redshift would not
+        # enforce one anyway).
+        create_table_sql(DIM_CLIENT_SEEN, seen, (), not_null=tuple(c.name for c in seen)),
         create_table_sql(DIM_PROVIDER, dim_provider_columns(), DIM_PROVIDER_KEY),
-        create_table_sql(LOAD_AUDIT, audit, (), not_null=tuple(c.name for c in audit)),
+        create_table_sql(LOAD_AUDIT, audit, (), not_null=audit_required),
     ]
+
+
+def audit_ddl(audit_existing: Iterable[str]) -> list[str]:
+    """``schema_ddl()`` and the ALTER TABLEs that give an older ``load_audit`` (``audit_existing``: its
+    columns; empty when it does not exist yet) the columns it lacks."""
+    return [*schema_ddl(), *add_columns_sql(LOAD_AUDIT, audit_columns(), set(audit_existing))]
 
 
 def ensure_schema(conn) -> None:
@@ -286,9 +330,11 @@ def plan_upsert(
     run: Run,
     staging: str,
     existing: set[str],
+    audit_existing: Iterable[str] = (),
 ) -> LoadPlan:
     """Type 1 load (facts, dim_provider): audit, delete the run date's vanished rows, drop unchanged staged
-    rows, MERGE on the natural key."""
+    rows, MERGE on the natural key. ``existing`` / ``audit_existing``: the columns the table / ``load_audit``
+    have (empty when they do not exist yet)."""
     columns = tuple(columns)
     values = [c.name for c in columns if c.name not in key]
     target = f"{SCHEMA}.{table}"
@@ -325,7 +371,7 @@ def plan_upsert(
         staging=staging,
         columns=columns,
         ddl=(
-            *schema_ddl(),
+            *audit_ddl(audit_existing),
             create_table_sql(table, columns, key),
             *add_columns_sql(table, columns, existing),
         ),
@@ -333,80 +379,214 @@ def plan_upsert(
     )
 
 
-def plan_dim_client(run: Run, staging: str) -> LoadPlan:
+def plan_dim_client(run: Run, staging: str, audit_existing: Iterable[str] = ()) -> LoadPlan:
     """SCD type 2, set-based, for the client snapshot of ``run.run_date`` (D).
 
-    Each staged client is compared with its version valid on D. Same attributes: nothing happens (so a
-    re-run is a no-op). No version on D (first appearance, or loaded before its first known version): a
-    version opens on D and lasts until the client's next version, if any. Different attributes: a version
-    that started before D is closed on D and a new one opens on D; a version that started on D itself
-    (a re-run with a corrected export) is corrected in place. A client missing from a snapshot keeps its
-    current version: a quarantined row also makes a client absent, which is no evidence of a churn.
+    ``dim_client`` is kept the canonical history of the snapshots loaded so far, whatever order they came
+    in: for each client, take the days it was in a loaded snapshot, each with its attributes of the latest
+    export of that day; a version starts on each such day whose attributes differ from the previous such
+    day's, and lasts until the next version starts (the last one is current). So versions are contiguous,
+    exactly one is current, and no two consecutive ones hold the same attributes. A client missing from a
+    snapshot keeps its version: a quarantined row also makes a client absent, which is no evidence of churn.
+
+    The versions alone cannot say which days were loaded inside a version, and a late day needs that: with
+    days 1 and 3 loaded equal, a late day 2 that differs holds only on day 2, day 3 reopens the old values.
+    ``dim_client_seen`` keeps those days, as runs of consecutive days per client. A client with versions but
+    no seen days (a warehouse from before the table) gets its versions' first days, all that is known.
+
+    Loading D for a staged client whose version on D holds other attributes (or who has no version on D):
+    the version on D is split at D and at the client's next seen day if that falls inside it, the part from
+    D takes the staged attributes (a version that started on D is corrected in place), the version after it
+    is merged into it if equal, it is merged into the version before it if equal, and the validity of the
+    client's versions is re-linked. A client whose version on D already holds its attributes changes
+    nothing; a re-run changes nothing.
+
+    The audit counts per staged client, before anything changes: rows inserted (a version now starts on D
+    that did not, or the client is new), rows updated (its attributes on D changed), and for the history:
+    versions opened (new ``valid_from``), closed (a version that stays but now ends earlier) and merged (a
+    version removed because it now equals the one before it).
     """
     target = f"{SCHEMA}.{DIM_CLIENT}"
+    seen = f"{SCHEMA}.{DIM_CLIENT_SEEN}"
     day = _date(run.run_date)
+    day_before = _date(run.run_date - dt.timedelta(days=1))
+    day_after = _date(run.run_date + dt.timedelta(days=1))
     attributes = DIM_CLIENT_ATTRIBUTES
-    columns = dim_client_columns()
+    names = [c.name for c in dim_client_columns()]
+    period = ("valid_from", "valid_to", "is_current")
 
     def valid_on_day(version: str) -> str:
         return f"{version}.valid_from <= {day} AND ({version}.valid_to IS NULL OR {version}.valid_to > {day})"
 
-    same = _all_same(attributes, staging, "v")
+    # Per client: the first day after D it was seen on (D + 1 inside a run, else the next run's first day),
+    # and the first version after D.
+    next_seen = (
+        f"(SELECT client_id, MIN(CASE WHEN seen_from > {day} THEN seen_from ELSE {day_after} END) AS next_seen "
+        f"FROM {seen} WHERE seen_to > {day} GROUP BY client_id)"
+    )
+    next_version = (
+        f"(SELECT client_id, MIN(valid_from) AS next_from FROM {target} "
+        f"WHERE valid_from > {day} GROUP BY client_id)"
+    )
+
+    seed_seen = (
+        f"INSERT INTO {seen} (client_id, seen_from, seen_to) "
+        f"SELECT v.client_id, v.valid_from, v.valid_from FROM {target} v "
+        f"JOIN {staging} s ON s.client_id = v.client_id "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {seen} e WHERE e.client_id = v.client_id)"
+    )
+
+    # The audit's facts, each a 0/1 per staged client s, from v its version on D, p the version ending on D
+    # (the one before a version that starts on D), r the first version after D, n its next seen day.
+    facts = {
+        "known": "v.client_id IS NOT NULL",
+        "unchanged": f"v.client_id IS NOT NULL AND {_all_same(attributes, 's', 'v')}",
+        "started_before": f"v.valid_from < {day}",
+        "seen_inside": "n.next_seen IS NOT NULL AND (r.client_id IS NULL OR n.next_seen < r.valid_from)",
+        "next_same": f"r.client_id IS NOT NULL AND {_all_same(attributes, 's', 'r')}",
+        "previous_same": f"p.client_id IS NOT NULL AND {_all_same(attributes, 's', 'p')}",
+    }
+    per_client = (
+        f"(SELECT {', '.join(f'CASE WHEN {c} THEN 1 ELSE 0 END AS {name}' for name, c in facts.items())} "
+        f"FROM {staging} s "
+        f"LEFT JOIN {target} v ON v.client_id = s.client_id AND {valid_on_day('v')} "
+        f"LEFT JOIN {target} p ON p.client_id = s.client_id AND p.valid_to = {day} "
+        f"LEFT JOIN {next_version} nv ON nv.client_id = s.client_id "
+        f"LEFT JOIN {target} r ON r.client_id = s.client_id AND r.valid_from = nv.next_from "
+        f"LEFT JOIN {next_seen} n ON n.client_id = s.client_id) f"
+    )
+    known_changed = "f.known = 1 AND f.unchanged = 0"
+    split = f"{known_changed} AND f.seen_inside = 1"
+    opens_on_day = "f.unchanged = 0 AND (f.known = 0 OR f.started_before = 1)"
+    merges_next = f"f.unchanged = 0 AND NOT ({split}) AND f.next_same = 1"
+    # A version on D that is not a split one started on D.
+    merges_into_previous = f"{known_changed} AND f.started_before = 0 AND f.previous_same = 1"
     audit = _audit_sql(
         DIM_CLIENT,
         run,
-        staging,
-        joined=f"LEFT JOIN {target} v ON v.client_id = {staging}.client_id AND {valid_on_day('v')}",
-        inserted=f"v.client_id IS NULL OR (v.valid_from < {day} AND NOT ({same}))",
-        updated=f"v.client_id IS NOT NULL AND NOT ({same})",
+        per_client,
+        joined="",
+        inserted=opens_on_day,
+        updated=known_changed,
         deleted="0",
+        history=(
+            f"{_count(split)} + {_count(opens_on_day)}",
+            # The version on D ends earlier when D splits it, or when its part after the next seen day
+            # splits off and it is not merged away.
+            _count(
+                f"{known_changed} AND (f.started_before = 1 "
+                f"OR (f.seen_inside = 1 AND NOT ({merges_into_previous})))"
+            ),
+            f"{_count(merges_next)} + {_count(merges_into_previous)}",
+        ),
+    )
+
+    # D joins the run ending the day before and the one starting the day after, if any, as one new run ...
+    record_seen = (
+        f"INSERT INTO {seen} (client_id, seen_from, seen_to) "
+        f"SELECT s.client_id, COALESCE(l.seen_from, {day}), COALESCE(r.seen_to, {day}) FROM {staging} s "
+        f"LEFT JOIN {seen} l ON l.client_id = s.client_id AND l.seen_to = {day_before} "
+        f"LEFT JOIN {seen} r ON r.client_id = s.client_id AND r.seen_from = {day_after} "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {seen} c WHERE c.client_id = s.client_id "
+        f"AND c.seen_from <= {day} AND c.seen_to >= {day})"
+    )
+    # ... which replaces them: they are the runs next to D that a run through D now contains.
+    drop_joined_runs = (
+        f"DELETE FROM {seen} USING {staging} WHERE {seen}.client_id = {staging}.client_id "
+        f"AND ({seen}.seen_to = {day_before} OR {seen}.seen_from = {day_after}) "
+        f"AND EXISTS (SELECT 1 FROM {seen} w WHERE w.client_id = {seen}.client_id "
+        f"AND w.seen_from <= {seen}.seen_from AND w.seen_to >= {seen}.seen_to "
+        f"AND w.seen_from <= {day} AND w.seen_to >= {day})"
     )
     drop_unchanged = (
         f"DELETE FROM {staging} USING {target} v "
-        f"WHERE v.client_id = {staging}.client_id AND {valid_on_day('v')} AND {same}"
+        f"WHERE v.client_id = {staging}.client_id AND {valid_on_day('v')} AND {_all_same(attributes, staging, 'v')}"
+    )
+    # The days after D that the version on D covers keep its attributes, from the next seen one on.
+    split_at_next_seen = (
+        f"INSERT INTO {target} ({', '.join(names)}, {', '.join(period)}) "
+        f"SELECT {', '.join('v.' + n for n in names)}, n.next_seen, v.valid_to, v.is_current FROM {staging} s "
+        f"JOIN {target} v ON v.client_id = s.client_id AND {valid_on_day('v')} "
+        f"JOIN {next_seen} n ON n.client_id = s.client_id "
+        f"WHERE v.valid_to IS NULL OR v.valid_to > n.next_seen"
     )
     correct_in_place = (
         f"UPDATE {target} SET {', '.join(f'{a} = s.{a}' for a in attributes)} FROM {staging} s "
         f"WHERE {target}.client_id = s.client_id AND {target}.valid_from = {day}"
     )
-    drop_corrected = (
-        f"DELETE FROM {staging} USING {target} v "
-        f"WHERE v.client_id = {staging}.client_id AND v.valid_from = {day}"
+    open_on_day = (
+        f"INSERT INTO {target} ({', '.join(names)}, {', '.join(period)}) "
+        f"SELECT {', '.join('s.' + n for n in names)}, {day}, nv.next_from, "
+        f"CASE WHEN nv.next_from IS NULL THEN TRUE ELSE FALSE END FROM {staging} s "
+        f"LEFT JOIN {next_version} nv ON nv.client_id = s.client_id "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {target} w WHERE w.client_id = s.client_id AND w.valid_from = {day})"
     )
-    close_changed = (
-        f"UPDATE {target} SET valid_to = {day}, is_current = FALSE FROM {staging} s "
-        f"WHERE {target}.client_id = s.client_id AND {target}.valid_from < {day} "
-        f"AND ({target}.valid_to IS NULL OR {target}.valid_to > {day})"
+    merge_next = (
+        f"DELETE FROM {target} USING {staging} WHERE {target}.client_id = {staging}.client_id "
+        f"AND {target}.valid_from > {day} AND {_all_same(attributes, target, staging)} "
+        f"AND NOT EXISTS (SELECT 1 FROM {target} w WHERE w.client_id = {target}.client_id "
+        f"AND w.valid_from > {day} AND w.valid_from < {target}.valid_from)"
     )
-    names = [c.name for c in columns]
-    open_versions = (
-        f"INSERT INTO {target} ({', '.join(names)}, valid_from, valid_to, is_current) "
-        f"SELECT {', '.join('s.' + n for n in names)}, {day}, n.next_from, "
-        f"CASE WHEN n.next_from IS NULL THEN TRUE ELSE FALSE END FROM {staging} s "
-        f"LEFT JOIN (SELECT client_id, MIN(valid_from) AS next_from FROM {target} "
-        f"WHERE valid_from > {day} GROUP BY client_id) n ON n.client_id = s.client_id"
+    merge_into_previous = (
+        f"DELETE FROM {target} USING {staging} WHERE {target}.client_id = {staging}.client_id "
+        f"AND {target}.valid_from = {day} "
+        f"AND EXISTS (SELECT 1 FROM {target} p WHERE p.client_id = {target}.client_id AND p.valid_from < {day} "
+        f"AND (p.valid_to IS NULL OR p.valid_to >= {day}) AND {_all_same(attributes, 'p', staging)})"
+    )
+    # The steps above only add, remove or re-attribute versions; each one's end is the next one's start.
+    relink = (
+        f"UPDATE {target} SET valid_to = h.next_from, "
+        f"is_current = CASE WHEN h.next_from IS NULL THEN TRUE ELSE FALSE END "
+        f"FROM (SELECT a.client_id, a.valid_from, "
+        f"LEAD(a.valid_from) OVER (PARTITION BY a.client_id ORDER BY a.valid_from) AS next_from "
+        f"FROM {target} a WHERE a.client_id IN (SELECT client_id FROM {staging})) h "
+        f"WHERE {target}.client_id = h.client_id AND {target}.valid_from = h.valid_from "
+        f"AND NOT ({_same(target + '.valid_to', 'h.next_from')})"
     )
     return LoadPlan(
         table=DIM_CLIENT,
         run=run,
         staging=staging,
-        columns=columns,
-        ddl=tuple(schema_ddl()),
-        statements=(audit, drop_unchanged, correct_in_place, drop_corrected, close_changed, open_versions),
+        columns=dim_client_columns(),
+        ddl=tuple(audit_ddl(audit_existing)),
+        statements=(
+            seed_seen,
+            audit,
+            record_seen,
+            drop_joined_runs,
+            drop_unchanged,
+            split_at_next_seen,
+            correct_in_place,
+            open_on_day,
+            merge_next,
+            merge_into_previous,
+            relink,
+        ),
     )
 
 
 def _audit_sql(
-    table: str, run: Run, staging: str, joined: str, inserted: str, updated: str, deleted: str
+    table: str,
+    run: Run,
+    staging: str,
+    joined: str,
+    inserted: str,
+    updated: str,
+    deleted: str,
+    history: tuple[str, str, str] = ("0", "0", "0"),
 ) -> str:
+    columns = ", ".join(c.name for c in audit_columns())
+    opened, closed, merged = history
     return (
-        f"INSERT INTO {SCHEMA}.{LOAD_AUDIT} "
-        "(run_id, run_date, table_name, rows_staged, rows_inserted, rows_updated, rows_deleted, loaded_at) "
+        f"INSERT INTO {SCHEMA}.{LOAD_AUDIT} ({columns}) "
         f"SELECT {_string(run.run_id)}, {_date(run.run_date)}, {_string(table)}, COUNT(*), "
-        f"COALESCE(SUM(CASE WHEN {inserted} THEN 1 ELSE 0 END), 0), "
-        f"COALESCE(SUM(CASE WHEN {updated} THEN 1 ELSE 0 END), 0), "
-        f"{deleted}, {_timestamp(run.loaded_at)} FROM {staging} {joined}"
+        f"{_count(inserted)}, {_count(updated)}, {deleted}, {_timestamp(run.loaded_at)}, "
+        f"{opened}, {closed}, {merged} FROM {staging}{' ' + joined if joined else ''}"
     )
+
+
+def _count(condition: str) -> str:
+    return f"COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0)"
 
 
 def _column_list(columns: Iterable[Column]) -> str:
@@ -419,12 +599,15 @@ def _all_equal(names: Iterable[str], left: str, right: str) -> str:
 
 def _all_same(names: Iterable[str], left: str, right: str) -> str:
     """NULL-safe equality of every column, always TRUE or FALSE (never NULL, so NOT() is safe)."""
-    conditions = [
-        f"(({left}.{n} = {right}.{n} AND {left}.{n} IS NOT NULL AND {right}.{n} IS NOT NULL) "
-        f"OR ({left}.{n} IS NULL AND {right}.{n} IS NULL))"
-        for n in names
-    ]
-    return " AND ".join(conditions) or "TRUE"
+    return " AND ".join(_same(f"{left}.{n}", f"{right}.{n}") for n in names) or "TRUE"
+
+
+def _same(left: str, right: str) -> str:
+    """NULL-safe equality of two expressions (Redshift has no IS NOT DISTINCT FROM)."""
+    return (
+        f"(({left} = {right} AND {left} IS NOT NULL AND {right} IS NOT NULL) "
+        f"OR ({left} IS NULL AND {right} IS NULL))"
+    )
 
 
 def _identifier(name: str) -> str:
@@ -509,25 +692,48 @@ def load_all(
     SchemaMissing before any table is touched."""
     if not writer.schema_exists():
         raise SchemaMissing(schema_missing_message())
-    results = [
-        load_dim_client(writer, run, clients),
-        load_table(writer, run, DIM_PROVIDER, provider_rows(providers), DIM_PROVIDER_KEY),
-    ]
+    results = [load_dim_client(writer, run, clients, writer.existing_columns(LOAD_AUDIT))]
+    # That first load gave load_audit any column it lacked.
+    audit_existing = {c.name for c in audit_columns()}
+    results.append(
+        load_table(writer, run, DIM_PROVIDER, provider_rows(providers), DIM_PROVIDER_KEY, audit_existing)
+    )
     for table, curated in facts.items():
-        results.append(load_table(writer, run, table, fact_rows(table, curated), FACT_KEYS[table]))
+        rows = fact_rows(table, curated)
+        results.append(load_table(writer, run, table, rows, FACT_KEYS[table], audit_existing))
     return results
 
 
-def load_dim_client(writer: Writer, run: Run, clients: DataFrame) -> LoadResult | None:
-    return writer.load(plan_dim_client(run, writer.staging_name(DIM_CLIENT)), client_rows(clients))
+def load_dim_client(
+    writer: Writer, run: Run, clients: DataFrame, audit_existing: Iterable[str] | None = None
+) -> LoadResult | None:
+    """``audit_existing``: the columns ``load_audit`` has, asked of the writer when None."""
+    if audit_existing is None:
+        audit_existing = writer.existing_columns(LOAD_AUDIT)
+    plan = plan_dim_client(run, writer.staging_name(DIM_CLIENT), audit_existing)
+    return writer.load(plan, client_rows(clients))
 
 
 def load_table(
-    writer: Writer, run: Run, table: str, rows: DataFrame, key: Sequence[str]
+    writer: Writer,
+    run: Run,
+    table: str,
+    rows: DataFrame,
+    key: Sequence[str],
+    audit_existing: Iterable[str] | None = None,
 ) -> LoadResult | None:
-    """Type 1 load of ``rows`` (already shaped: see ``fact_rows``, ``provider_rows``)."""
+    """Type 1 load of ``rows`` (already shaped: see ``fact_rows``, ``provider_rows``). ``audit_existing``:
+    the columns ``load_audit`` has, asked of the writer when None."""
+    if audit_existing is None:
+        audit_existing = writer.existing_columns(LOAD_AUDIT)
     plan = plan_upsert(
-        table, columns_of(rows.schema), key, run, writer.staging_name(table), writer.existing_columns(table)
+        table,
+        columns_of(rows.schema),
+        key,
+        run,
+        writer.staging_name(table),
+        writer.existing_columns(table),
+        audit_existing,
     )
     return writer.load(plan, rows)
 

@@ -5,16 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
-import shutil
 import struct
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from energy_datalake.emulator.redshift import Warehouse
 from glue_jobs.lib import warehouse as wh
 from glue_jobs.warehouse_writers import PostgresWriter
 
@@ -22,31 +19,6 @@ REPO = Path(__file__).resolve().parents[2]
 DAY1 = dt.date(2026, 3, 28)
 DAY2 = dt.date(2026, 3, 29)
 _databases = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def server():
-    # Not under pytest's base temp dir: concurrent pytest sessions reset its permissions, and the server
-    # runs as another user when the tests run as root.
-    home = Path(tempfile.mkdtemp(prefix="dl-warehouse-test-"))
-    Warehouse(home).start()
-    yield home
-    Warehouse(home).stop()
-    shutil.rmtree(home)
-
-
-@pytest.fixture
-def bare_url(server):
-    """A fresh database on the module's server, without the schema the admin creates."""
-    return Warehouse(server, database=f"test_{next(_databases)}").start()
-
-
-@pytest.fixture
-def url(bare_url):
-    """A fresh database with the admin's schema, so each test starts from an empty warehouse."""
-    with psycopg.connect(bare_url, autocommit=True) as conn:
-        conn.execute(wh.create_schema_sql())
-    return bare_url
 
 
 def run_of(day: dt.date, run_id: str = "run-1") -> wh.Run:
@@ -107,6 +79,9 @@ def test_first_load_inserts_and_a_rerun_changes_nothing(spark, url):
 
     assert (first.rows_staged, first.rows_inserted, first.rows_updated) == (2, 2, 0)
     assert (second.rows_staged, second.rows_inserted, second.rows_updated) == (2, 0, 0)
+    # A fact has no history.
+    assert (first.versions_opened, first.versions_closed, first.versions_merged) == (0, 0, 0)
+    assert "versions" not in str(first)
     assert contents(url, "daily_sales_by_segment") == after_first
     assert len(after_first) == 2
     # The partition columns are folders in the lake, not warehouse columns.
@@ -251,6 +226,10 @@ def test_dim_client_opens_a_version_on_change_and_closes_the_old_one(spark, url)
     assert (first.rows_inserted, first.rows_updated) == (2, 0)
     # C01 gets a new version (inserted) and its old one is closed (updated); C03 appears; C02 is unchanged.
     assert (second.rows_staged, second.rows_inserted, second.rows_updated) == (3, 2, 1)
+    assert (second.versions_opened, second.versions_closed, second.versions_merged) == (2, 1, 0)
+    assert str(second) == (
+        "energy.dim_client: staged 3, inserted 2, updated 1, deleted 0; versions opened 2, closed 1, merged 0"
+    )
     assert versions(url) == [
         ("C01", "2.0TD", Decimal("4.600"), DAY1, DAY2, False),
         ("C01", "3.0TD", Decimal("20.000"), DAY2, None, True),
@@ -281,6 +260,7 @@ def test_dim_client_backfill_of_an_earlier_date_slots_in_before_the_known_versio
     backfill = load_clients(spark, url, DAY1, [client("C01")], "backfill")
 
     assert (backfill.rows_inserted, backfill.rows_updated) == (1, 0)
+    assert (backfill.versions_opened, backfill.versions_closed, backfill.versions_merged) == (1, 0, 0)
     assert versions(url) == [
         ("C01", "2.0TD", Decimal("4.600"), DAY1, DAY2, False),
         ("C01", "3.0TD", Decimal("20.000"), DAY2, None, True),
@@ -294,6 +274,8 @@ def test_dim_client_correction_of_the_same_day_is_made_in_place(spark, url):
     corrected = load_clients(spark, url, DAY2, [client("C01", province="41")], "corrected-export")
 
     assert (corrected.rows_inserted, corrected.rows_updated) == (0, 1)
+    # Corrected in place: no version opened, closed or merged.
+    assert (corrected.versions_opened, corrected.versions_closed, corrected.versions_merged) == (0, 0, 0)
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             "SELECT province_code, valid_from, valid_to, is_current FROM energy.dim_client ORDER BY valid_from"
@@ -348,7 +330,7 @@ def test_ensure_schema_is_idempotent(url):
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'energy'"
             ).fetchall()
         }
-    assert tables == {"dim_client", "dim_provider", "load_audit"}
+    assert tables == {"dim_client", "dim_client_seen", "dim_provider", "load_audit"}
 
 
 def admin_setup_sql() -> list[str]:
