@@ -53,8 +53,32 @@ def build_parser() -> argparse.ArgumentParser:
         "query",
         help="Athena SQL with a workgroup's grants (the local engine, or Athena on DATALAKE_TARGET=aws)",
     )
-    query.add_argument("--workgroup", required=True)
-    query.add_argument("sql")
+    from energy_datalake.formatting import DEFAULT_MAX_ROWS, FORMATS, max_rows
+
+    query.add_argument(
+        "--workgroup",
+        required=True,
+        help="the Athena workgroup whose grants apply (locally also etl: the ETL role, which reads all)",
+    )
+    query.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="table (default): aligned columns; csv: a header line and the rows; json: JSON Lines, one "
+        "object per row, decimals, dates and timestamps as strings. csv and json write the row count and "
+        "the data scanned to stderr",
+    )
+    query.add_argument(
+        "--max-rows",
+        type=max_rows,
+        metavar="N",
+        help=f"print at most N rows, 0 = all (default {DEFAULT_MAX_ROWS} for table, all for csv and json)",
+    )
+    query.add_argument(
+        "sql",
+        help="one Athena statement: a query (information_schema included), SHOW DATABASES, "
+        "SHOW TABLES [IN db], SHOW COLUMNS IN db.table, SHOW PARTITIONS db.table or DESCRIBE db.table",
+    )
 
     deploy = sub.add_parser(
         "deploy", help="the deploy step outside Airflow: the local provisioning, or the stacks on AWS"

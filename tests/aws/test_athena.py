@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from argparse import Namespace
 from decimal import Decimal
 
@@ -241,3 +242,140 @@ def test_the_query_command_runs_on_athena_on_the_aws_target(monkeypatch, capsys,
     assert cli.main(["query", "--workgroup", "reporting", "SELECT 1 AS n"]) == 0
     stub.assert_no_pending_responses()
     assert "Data scanned: 0 B" in capsys.readouterr().out
+
+
+def _ddl_execution(query_id: str, sql: str) -> dict:
+    execution = _execution(query_id, "SUCCEEDED")
+    execution["QueryExecution"].update(Query=sql, StatementType="DDL")
+    return execution
+
+
+def _run_main(monkeypatch, capsys, client, sql: str, rows: list[str], column: str, **options):
+    """``datalake query`` on Athena, answered with a DDL result: lines of text in one string column, no
+    header row (as Athena returns SHOW and DESCRIBE)."""
+    stub = Stubber(client)
+    stub.add_response(
+        "start_query_execution", {"QueryExecutionId": "q1"}, {"QueryString": sql, "WorkGroup": WORKGROUP}
+    )
+    stub.add_response("get_query_execution", _ddl_execution("q1", sql))
+    stub.add_response(
+        "get_query_results",
+        {
+            "ResultSet": {
+                "Rows": [_row(line) for line in rows],
+                "ResultSetMetadata": {"ColumnInfo": [{"Name": column, "Type": "string"}]},
+            }
+        },
+    )
+    stub.activate()
+    monkeypatch.setattr(boto3, "client", lambda service, **kwargs: client)
+    args = Namespace(workgroup=WORKGROUP, sql=sql, format="table", max_rows=None)
+    for name, value in options.items():
+        setattr(args, name, value)
+    code = athena.main(args)
+    stub.assert_no_pending_responses()
+    stub.deactivate()
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# DESCRIBE's lines as Athena writes them: fields padded to 20 and separated by tabs, the partition keys again
+# under a header of their own, blank separator lines.
+DESCRIBE_LINES = [
+    "client_id           \tstring              \t                    ",
+    "tariff              \tstring              \tATR access tariff   ",
+    "year                \tstring              \t                    ",
+    "                    \t                    \t                    ",
+    "# Partition Information\t \t ",
+    "# col_name            \tdata_type           \tcomment             ",
+    "                    \t                    \t                    ",
+    "year                \tstring              \t                    ",
+]
+
+
+def test_describe_on_aws_prints_athenas_tab_separated_lines_as_columns(monkeypatch, capsys, client):
+    code, out, _ = _run_main(
+        monkeypatch, capsys, client, "DESCRIBE processed.clients", DESCRIBE_LINES, "col_name", format="csv"
+    )
+
+    assert code == 0
+    assert out.splitlines() == [
+        "col_name,data_type,comment",
+        "client_id,string,",
+        "tariff,string,ATR access tariff",
+        "year,string,",
+        "# Partition Information,,",
+        "year,string,",
+    ]
+
+
+def test_describe_on_aws_in_the_table_format_is_free_of_charge(monkeypatch, capsys, client):
+    code, out, _ = _run_main(
+        monkeypatch, capsys, client, "describe processed.clients", DESCRIBE_LINES, "col_name"
+    )
+
+    assert code == 0
+    assert out.splitlines()[0].split(" | ")[0].strip() == "col_name"
+    assert "\t" not in out
+    # Athena bills no DDL statement, not even the 10 MB minimum of a query.
+    assert "Data scanned: 0 B ($0.000000 at $5/TB)" in out
+
+
+def test_show_columns_on_aws_loses_the_padding_and_keeps_the_first_line(monkeypatch, capsys, client):
+    code, out, err = _run_main(
+        monkeypatch,
+        capsys,
+        client,
+        "SHOW COLUMNS IN processed.clients",
+        ["field               ", "client_id           ", "tariff              "],
+        "field",
+        format="json",
+    )
+
+    assert code == 0
+    # A DDL result has no header row: a first line equal to the column's name is data.
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"field": "field"},
+        {"field": "client_id"},
+        {"field": "tariff"},
+    ]
+    assert "(3 rows in " in err and "Data scanned: 0 B" in err
+
+
+def test_a_big_result_on_aws_shows_100_rows_unless_asked(monkeypatch, capsys, client):
+    lines = [f"table_{i:03}" for i in range(150)]
+
+    code, out, _ = _run_main(monkeypatch, capsys, client, "SHOW TABLES IN curated", lines, "tab_name")
+    assert code == 0
+    assert "table_099" in out and "table_100" not in out
+    assert "(showing 100 of 150 rows in " in out
+
+    code, out, _ = _run_main(
+        monkeypatch, capsys, client, "SHOW TABLES IN curated", lines, "tab_name", max_rows=0
+    )
+    assert code == 0 and "table_149" in out and "showing" not in out
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        (
+            "line 2:6: mismatched input 'curated'. Expecting: ',', 'FROM'",
+            "datalake query: syntax error at line 2, column 6: mismatched input 'curated'. Expecting: ',', 'FROM'",
+        ),
+        (
+            "FAILED: ParseException line 2:5 cannot recognize input near 'curated' '.' 'x'",
+            "datalake query: syntax error at line 2, column 6: cannot recognize input near 'curated' '.' 'x'",
+        ),
+    ],
+)
+def test_a_syntax_error_on_aws_is_one_line_and_a_caret_exit_2(monkeypatch, capsys, client, reason, expected):
+    sql = "SELECT *\nFORM curated.x"
+    stub = Stubber(client)
+    stub.add_response("start_query_execution", {"QueryExecutionId": "q1"})
+    stub.add_response("get_query_execution", _execution("q1", "FAILED", reason))
+    stub.activate()
+    monkeypatch.setattr(boto3, "client", lambda service, **kwargs: client)
+
+    assert athena.main(Namespace(workgroup=WORKGROUP, sql=sql)) == 2
+    assert capsys.readouterr().err.splitlines() == [expected, "  FORM curated.x", "       ^"]

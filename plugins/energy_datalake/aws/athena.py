@@ -7,6 +7,10 @@ so the quality gate's checks cost the slowest one, not their sum.
 
 Errors keep Athena's meaning but say it plainly, as the local engine does: a table or column that Lake
 Formation hides, the workgroup's bytes-scanned cutoff, a syntax error.
+
+SHOW and DESCRIBE are Athena's own DDL statements (free of charge): their results are lines of text in one
+column, padded (SHOW COLUMNS) or tab-separated (DESCRIBE); ``datalake query`` prints DESCRIBE's as the
+columns ``col_name | data_type | comment``, as the local engine does.
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ class AthenaQueryFailed(RuntimeError):
     """The query ended FAILED or CANCELLED; the message is Athena's reason."""
 
 
+class AthenaSyntaxError(AthenaQueryFailed):
+    """Athena could not parse the statement: where (1-based line and column) and what it expected."""
+
+    def __init__(self, message: str, line: int, column: int, description: str):
+        super().__init__(message)
+        self.line, self.column, self.description = line, column, description
+
+
 class AccessDenied(PermissionError):
     """Lake Formation hides the table or column from the workgroup's principal: names it."""
 
@@ -49,10 +61,13 @@ class AthenaResult:
     rows: list[tuple]
     bytes_scanned: int
     elapsed_seconds: float
+    # Athena's StatementType: DDL (SHOW, DESCRIBE, CREATE ...), DML (queries) or UTILITY.
+    statement_type: str = "DML"
 
     @property
     def cost_usd(self) -> float:
-        return query_cost_usd(self.bytes_scanned)
+        # Athena charges nothing for DDL statements.
+        return 0.0 if self.statement_type == "DDL" else query_cost_usd(self.bytes_scanned)
 
 
 def query_cost_usd(bytes_scanned: int) -> float:
@@ -96,7 +111,9 @@ def run_queries(
             continue
         columns, rows = read_results(client, ids[name])
         scanned = int(execution.get("Statistics", {}).get("DataScannedInBytes", 0))
-        results[name] = AthenaResult(ids[name], columns, rows, scanned, clock() - started)
+        results[name] = AthenaResult(
+            ids[name], columns, rows, scanned, clock() - started, execution.get("StatementType", "DML")
+        )
     failures = [r for r in results.values() if isinstance(r, Exception)]
     if raise_errors and failures:
         raise failures[0]
@@ -168,6 +185,12 @@ def _typed(value: str | None, athena_type: str):
     return value
 
 
+# Trino's parser (queries) says "line 1:8: mismatched input ..." with 1-based columns; Hive's (DDL) says
+# "ParseException line 1:7 cannot recognize input near ..." with 0-based ones.
+_TRINO_SYNTAX = re.compile(
+    r"line (\d+):(\d+): ((?:mismatched input|extraneous input|no viable alternative|missing ).*)", re.S
+)
+_HIVE_SYNTAX = re.compile(r"ParseException line (\d+):(\d+) (.*)", re.S)
 _LF_DENIED = re.compile(r"Insufficient Lake Formation permission\(s\) on (\S+)")
 _TABLE_NOT_FOUND = re.compile(r"Table '(?:awsdatacatalog\.)?([^']+)' does not exist", re.IGNORECASE)
 _COLUMN_NOT_FOUND = re.compile(r"Column '([^']+)' cannot be resolved")
@@ -179,6 +202,17 @@ def _failure(name: str, execution: dict, workgroup: str) -> Exception:
     prefix = "" if name == "query" else f"{name}: "
     if "bytes scanned limit was exceeded" in reason.lower():
         return BytesScannedCutoffExceeded(f"{prefix}{reason}")
+    if match := _TRINO_SYNTAX.search(reason):
+        line, column, description = int(match.group(1)), int(match.group(2)), match.group(3)
+    elif match := _HIVE_SYNTAX.search(reason):
+        line, column, description = int(match.group(1)), int(match.group(2)) + 1, match.group(3)
+    if match:
+        return AthenaSyntaxError(
+            f"{prefix}Athena query {execution['QueryExecutionId']} {status['State']}: {reason}",
+            line,
+            column,
+            " ".join(description.split()),
+        )
     if match := _LF_DENIED.search(reason):
         return AccessDenied(f"{prefix}access denied: workgroup {workgroup!r} may not read {match.group(1)}")
     if match := _TABLE_NOT_FOUND.search(reason):
@@ -197,13 +231,32 @@ def _failure(name: str, execution: dict, workgroup: str) -> Exception:
 
 # `datalake query` on DATALAKE_TARGET=aws
 
+_DESCRIBE = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*DESC(?:RIBE)?\b", re.I | re.S)
+
+
+def ddl_table(sql: str, columns: list[str], rows: list[tuple]) -> tuple[list[str], list[tuple]]:
+    """A DDL statement's one column of text as a table: DESCRIBE's tab-separated lines split into
+    ``col_name | data_type | comment`` (its blank lines and its repeated header left out), other lines without
+    the padding Athena gives them."""
+    if len(columns) != 1:
+        return columns, rows
+    lines = ["" if row[0] is None else str(row[0]) for row in rows]
+    if not _DESCRIBE.match(sql):
+        return columns, [(line.rstrip(),) for line in lines]
+    cells = [tuple(part.strip() for part in line.split("\t")) for line in lines]
+    cells = [c for c in cells if any(c) and c[0] != "# col_name"]
+    width = max([3, *(len(c) for c in cells)])
+    names = ["col_name", "data_type", "comment", *(f"_col{i}" for i in range(3, width))]
+    return names, [c + ("",) * (width - len(c)) for c in cells]
+
 
 def main(args) -> int:
-    """``datalake query --workgroup W "SQL"`` on Athena: the result, the data scanned and what it cost."""
+    """``datalake query --workgroup W [--format F] [--max-rows N] "SQL"`` on Athena: the result, the data
+    scanned and what it cost (on stderr for csv and json)."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from energy_datalake.formatting import format_bytes, format_table
+    from energy_datalake.formatting import format_bytes, print_result, syntax_error
 
     try:
         client = boto3.client("athena")
@@ -211,6 +264,9 @@ def main(args) -> int:
     except AccessDenied as error:
         print(str(error), file=sys.stderr)
         return 1
+    except AthenaSyntaxError as error:
+        print(syntax_error(args.sql, error.line, error.column, error.description), file=sys.stderr)
+        return 2
     except (AthenaQueryFailed, BytesScannedCutoffExceeded) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -223,9 +279,18 @@ def main(args) -> int:
     except BotoCoreError as error:
         print(f"error: cannot reach Athena: {error}", file=sys.stderr)
         return 1
-    print(format_table(result.columns, result.rows))
-    print(f"({len(result.rows)} rows in {result.elapsed_seconds:.2f} s)")
-    print(
-        f"Data scanned: {format_bytes(result.bytes_scanned)} (${result.cost_usd:.6f} at ${PRICE_PER_TB_USD:g}/TB)"
+    columns, rows = result.columns, result.rows
+    if result.statement_type == "DDL":
+        columns, rows = ddl_table(args.sql, columns, rows)
+    print_result(
+        columns,
+        rows,
+        elapsed_seconds=result.elapsed_seconds,
+        footer=[
+            f"Data scanned: {format_bytes(result.bytes_scanned)} "
+            f"(${result.cost_usd:.6f} at ${PRICE_PER_TB_USD:g}/TB)"
+        ],
+        output_format=getattr(args, "format", "table"),
+        limit=getattr(args, "max_rows", None),
     )
     return 0

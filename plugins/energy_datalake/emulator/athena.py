@@ -10,6 +10,11 @@
   filtering). The principal ``etl`` (the ETL role) reads everything, with no scan limit.
 - DuckDB itself is sandboxed per query: it may read only the folders of the tables the query was granted,
   its configuration is locked, and table functions that read files are refused.
+- The metadata statements run on the catalog, within the same grants: ``SHOW DATABASES``, ``SHOW TABLES
+  [IN db] ['pattern']``, ``SHOW COLUMNS IN db.t``, ``DESCRIBE db.t``, ``SHOW PARTITIONS db.t``, and
+  ``information_schema.schemata/tables/columns`` in any query: a table is listed if the workgroup may SELECT
+  from it, with the columns it may read.
+- A syntax error names its line and column (QuerySyntaxError), without sqlglot's terminal highlighting.
 - Data scanned is what DuckDB's scans read (its profiler's ``total_bytes_scanned``: the column chunks of the
   row groups read, the CSV bytes parsed), so partition and column pruning show in it; a query that scans
   more than the workgroup's ``bytes_scanned_cutoff`` fails as on Athena (checked once the scan is done).
@@ -18,6 +23,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,7 +32,7 @@ from pathlib import Path
 
 from energy_datalake import config, templates
 from energy_datalake.emulator.glue_catalog import Catalog, EntityNotFoundException
-from energy_datalake.formatting import format_bytes, format_table
+from energy_datalake.formatting import format_bytes, print_result, syntax_error
 
 ETL = "etl"
 
@@ -53,8 +60,45 @@ _CSV_OPTIONS = (
 )
 
 
+# information_schema's tables as Athena shows them (its columns, in its order); DuckDB holds them in a schema
+# of another name, so that its own information_schema is never the one a query reads.
+_INFORMATION_SCHEMA: dict[str, tuple[tuple[str, str], ...]] = {
+    "schemata": (("catalog_name", "VARCHAR"), ("schema_name", "VARCHAR")),
+    "tables": (
+        ("table_catalog", "VARCHAR"),
+        ("table_schema", "VARCHAR"),
+        ("table_name", "VARCHAR"),
+        ("table_type", "VARCHAR"),
+    ),
+    "columns": (
+        ("table_catalog", "VARCHAR"),
+        ("table_schema", "VARCHAR"),
+        ("table_name", "VARCHAR"),
+        ("column_name", "VARCHAR"),
+        ("ordinal_position", "BIGINT"),
+        ("column_default", "VARCHAR"),
+        ("is_nullable", "VARCHAR"),
+        ("data_type", "VARCHAR"),
+        ("comment", "VARCHAR"),
+        ("extra_info", "VARCHAR"),
+    ),
+}
+_INFORMATION_SCHEMA_IN_DUCKDB = "athena_information_schema"
+
+
 class QueryError(ValueError):
     """The statement is not valid, not allowed (not a query), or failed in the engine."""
+
+
+class QuerySyntaxError(QueryError):
+    """The statement does not parse: where (1-based line and column) and what the parser expected."""
+
+    def __init__(self, sql: str, offset: int, description: str):
+        self.sql = sql
+        self.line = sql.count("\n", 0, offset) + 1
+        self.column = offset - (sql.rfind("\n", 0, offset) + 1) + 1
+        self.description = description
+        super().__init__(f"syntax error at line {self.line}, column {self.column}: {description}")
 
 
 class AccessDenied(PermissionError):
@@ -108,18 +152,28 @@ class QueryEngine:
     def execute(self, sql: str) -> QueryResult:
         import duckdb
 
+        started = time.perf_counter()
+        metadata = _metadata_statement(sql)
+        if metadata is not None:
+            columns, rows, tables = self._metadata(metadata)
+            return QueryResult(columns, rows, 0, time.perf_counter() - started, tables=tables)
         statement = _parse_one(sql)
-        accesses = self._resolve_tables(statement)
+        information = _information_schema_references(statement)
+        accesses = self._resolve_tables(statement, skip=information)
         self._check_columns(statement, accesses)
         executed_sql = _with_athena_semantics(statement).sql(dialect="duckdb")
         started = time.perf_counter()
         with duckdb.connect(config={"threads": 2}) as con:
             try:
-                _sandbox(con, accesses.values())
+                _sandbox(
+                    con,
+                    accesses.values(),
+                    {name: self._information_schema(name) for name in sorted(set(information.values()))},
+                )
                 cursor = con.execute(executed_sql)
                 rows = cursor.fetchall()
             except duckdb.Error as e:
-                raise QueryError(f"query failed: {e}") from e
+                raise QueryError(f"query failed: {_one_line(e)}") from e
             columns = [d[0] for d in cursor.description]
             bytes_scanned = _bytes_read(con)
         elapsed = time.perf_counter() - started
@@ -140,14 +194,18 @@ class QueryEngine:
 
     # Grants
 
-    def _resolve_tables(self, statement) -> dict[str, _TableAccess]:
-        """Check every table reference against the grants; rewrite it to the DuckDB view's name."""
+    def _resolve_tables(self, statement, skip: dict[int, str] | None = None) -> dict[str, _TableAccess]:
+        """Check every table reference against the grants; rewrite it to the DuckDB view's name. The
+        references in ``skip`` (ids of the nodes) are information_schema's, already rewritten."""
         from sqlglot import exp
 
+        skip = skip or {}
         ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
         # {qualified name: (database, table, the partition filters of each reference)}
         references: dict[str, tuple[str, str, list[dict[str, set[str]]]]] = {}
         for ref in statement.find_all(exp.Table):
+            if id(ref) in skip:
+                continue
             if not isinstance(ref.this, exp.Identifier):
                 raise AccessDenied(f"table functions are not allowed: {ref.this.sql(dialect='athena')}")
             if not ref.db and ref.name in ctes:
@@ -173,8 +231,17 @@ class QueryEngine:
         }
 
     def _access(self, database: str, name: str, filters: list[dict[str, set[str]]]) -> _TableAccess:
+        table, readable = self._readable_table(database, name)
+        granted = [c["Name"] for c in readable]
+        excluded = frozenset(c["Name"] for c in _columns(table)) - set(granted)
+        folders = _folders(self.catalog, table, filters)
+        return _TableAccess(database, name, table, tuple(granted), excluded, folders)
+
+    def _readable_table(self, database: str, name: str) -> tuple[dict, list[dict]]:
+        """The catalog's table and the columns the workgroup may read of it (partition keys last); an
+        AccessDenied naming the table if it may read none, a QueryError if the table does not exist."""
         qualified = f"{database}.{name}"
-        grants = None if self.grants is None else [g for g in self.grants if _grant_covers(g, database, name)]
+        grants = self._grants_on(database, name)
         if grants is not None and not grants:
             raise AccessDenied(
                 f"Access denied: workgroup {self.workgroup!r} has no SELECT permission on table {qualified}"
@@ -183,15 +250,125 @@ class QueryEngine:
             table = self.catalog.get_table(database, name)
         except EntityNotFoundException as e:
             raise QueryError(f"Table {qualified} does not exist in the catalog") from e
-        columns = [c["Name"] for c in _columns(table)]
-        if grants is None:
-            granted = columns
-        else:
-            # Lake Formation grants add up: a column is visible if any grant on the table includes it.
-            granted = [c for c in columns if any(_grant_includes(g, c) for g in grants)]
-        excluded = frozenset(columns) - set(granted)
-        folders = _folders(self.catalog, table, filters)
-        return _TableAccess(database, name, table, tuple(granted), excluded, folders)
+        return table, _readable_columns(table, grants)
+
+    def _grants_on(self, database: str, name: str) -> list | None:
+        """The grants that let the workgroup SELECT from the table (None: the ETL role, which reads all)."""
+        return None if self.grants is None else [g for g in self.grants if _grant_covers(g, database, name)]
+
+    # The catalog as the workgroup sees it: SHOW, DESCRIBE, information_schema
+
+    def _databases(self) -> list[str]:
+        """The databases the workgroup holds a SELECT grant in."""
+        names = sorted(d["Name"] for d in self.catalog.get_databases())
+        if self.grants is None:
+            return names
+        return [n for n in names if any(g.database == n and _selects(g) for g in self.grants)]
+
+    def _visible_tables(self, databases: list[str]) -> list[tuple[dict, list[dict]]]:
+        """Every table of ``databases`` the workgroup may read, with the columns it may read, by name."""
+        visible = []
+        for database in databases:
+            for table in self.catalog.get_tables(database):
+                grants = self._grants_on(database, table["Name"])
+                columns = _readable_columns(table, grants) if grants is None or grants else []
+                if columns:
+                    visible.append((table, columns))
+        return sorted(visible, key=lambda v: (v[0]["DatabaseName"], v[0]["Name"]))
+
+    def _database(self, database: str) -> str:
+        """A database named by SHOW TABLES IN: it must exist and hold a grant of the workgroup."""
+        try:
+            self.catalog.get_database(database)
+        except EntityNotFoundException as e:
+            raise QueryError(f"Database {database} does not exist in the catalog") from e
+        if database not in self._databases():
+            raise AccessDenied(
+                f"Access denied: workgroup {self.workgroup!r} has no SELECT permission on any table of "
+                f"database {database}"
+            )
+        return database
+
+    def _metadata(self, statement: _Metadata) -> tuple[list[str], list[tuple], list[str]]:
+        """The result of a SHOW or DESCRIBE statement, in Athena's column names."""
+        matches = _name_pattern(statement.pattern)
+        if statement.kind == "databases":
+            return ["database_name"], [(n,) for n in self._databases() if matches(n)], []
+        if statement.kind == "tables":
+            qualify = statement.database is None
+            databases = self._databases() if qualify else [self._database(statement.database)]
+            rows = [
+                (f"{t['DatabaseName']}.{t['Name']}" if qualify else t["Name"],)
+                for t, _ in self._visible_tables(databases)
+                if matches(t["Name"])
+            ]
+            return ["tab_name"], rows, []
+        if statement.database is None:
+            raise QueryError(
+                f"table {statement.table!r} must be qualified with its database (e.g. curated.{statement.table})"
+            )
+        qualified = f"{statement.database}.{statement.table}"
+        table, columns = self._readable_table(statement.database, statement.table)
+        if statement.kind == "columns":
+            return ["field"], [(c["Name"],) for c in columns], [qualified]
+        keys = {k["Name"] for k in table.get("PartitionKeys", [])}
+        if statement.kind == "describe":
+            rows = [(c["Name"], c["Type"], c.get("Comment", "")) for c in columns]
+            partitions = [row for row in rows if row[0] in keys]
+            if partitions:
+                rows += [("# Partition Information", "", ""), *partitions]
+            return ["col_name", "data_type", "comment"], rows, [qualified]
+        assert statement.kind == "partitions", statement.kind
+        if not keys:
+            raise QueryError(f"Table {qualified} is not partitioned")
+        hidden = sorted(keys - {c["Name"] for c in columns})
+        if hidden:
+            raise AccessDenied(
+                f"Access denied: workgroup {self.workgroup!r} may not read column {hidden[0]} "
+                f"of table {qualified}"
+            )
+        names = [k["Name"] for k in table["PartitionKeys"]]
+        values = self.catalog.get_partition_values(statement.database, statement.table)
+        rows = [("/".join(f"{k}={v}" for k, v in zip(names, vs, strict=True)),) for vs in sorted(values)]
+        return ["partition"], rows, [qualified]
+
+    def _information_schema(self, name: str) -> list[tuple]:
+        """The rows of information_schema.<name> as the workgroup sees it (Athena's columns, Trino's
+        type names); only the tables it may read, only the columns it may read of them."""
+        databases = self._databases()
+        if name == "schemata":
+            return [(DATA_CATALOG, d) for d in databases]
+        visible = self._visible_tables(databases)
+        if name == "tables":
+            return [
+                (
+                    DATA_CATALOG,
+                    t["DatabaseName"],
+                    t["Name"],
+                    "VIEW" if t.get("TableType") == "VIRTUAL_VIEW" else "BASE TABLE",
+                )
+                for t, _ in visible
+            ]
+        assert name == "columns", name
+        rows = []
+        for table, columns in visible:
+            keys = {k["Name"] for k in table.get("PartitionKeys", [])}
+            rows += [
+                (
+                    DATA_CATALOG,
+                    table["DatabaseName"],
+                    table["Name"],
+                    c["Name"],
+                    position,
+                    None,
+                    "YES",
+                    trino_type(c["Type"]),
+                    c.get("Comment") or None,
+                    "partition key" if c["Name"] in keys else None,
+                )
+                for position, c in enumerate(columns, start=1)
+            ]
+        return rows
 
     def _check_columns(self, statement, accesses: dict[str, _TableAccess]) -> None:
         """Name the excluded column a query asks for. The views expose granted columns only, so this is
@@ -219,33 +396,116 @@ class QueryEngine:
                     )
 
 
+def _readable_columns(table: dict, grants: list | None) -> list[dict]:
+    """The table's columns (partition keys last) that the grants let read; all of them for the ETL role.
+    Lake Formation grants add up: a column is readable if any grant on the table includes it."""
+    columns = _columns(table)
+    if grants is None:
+        return columns
+    return [c for c in columns if any(_grant_includes(g, c["Name"]) for g in grants)]
+
+
+def _selects(grant) -> bool:
+    return bool({p.upper() for p in grant.permissions} & {"SELECT", "ALL"})
+
+
+def _information_schema_references(statement) -> dict[int, str]:
+    """Point the statement's information_schema tables at the ones the sandbox fills; {node id: table}."""
+    from sqlglot import exp
+
+    found = {}
+    for ref in statement.find_all(exp.Table):
+        if not (isinstance(ref.this, exp.Identifier) and ref.db.lower() == "information_schema"):
+            continue
+        if ref.catalog and ref.catalog.lower() != DATA_CATALOG:
+            continue
+        name = ref.name.lower()
+        if name not in _INFORMATION_SCHEMA:
+            raise QueryError(
+                f"information_schema.{name} is not available on the local engine "
+                f"(information_schema.{', information_schema.'.join(_INFORMATION_SCHEMA)} are)"
+            )
+        ref.set("catalog", None)
+        ref.set("db", exp.to_identifier(_INFORMATION_SCHEMA_IN_DUCKDB))
+        ref.set("this", exp.to_identifier(name))
+        found[id(ref)] = name
+    return found
+
+
 def _grant_includes(grant, column: str) -> bool:
     listed = getattr(grant, "columns", None)
     return column not in grant.excluded_columns and (listed is None or column in listed)
 
 
 def _grant_covers(grant, database: str, name: str) -> bool:
-    permissions = {p.upper() for p in grant.permissions}
-    return (
-        grant.database == database and grant.table in (None, name) and bool(permissions & {"SELECT", "ALL"})
-    )
+    return grant.database == database and grant.table in (None, name) and _selects(grant)
 
 
 def _parse_one(sql: str):
     import sqlglot
     from sqlglot import exp
-    from sqlglot.errors import ParseError
+    from sqlglot.errors import ParseError, TokenError
 
     try:
         statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
     except ParseError as e:
-        raise QueryError(f"syntax error: {e}") from e
+        raise _parse_error(sql, e) from e
+    except TokenError as e:
+        raise _token_error(sql, e) from e
     if len(statements) != 1:
         raise QueryError(f"expected exactly one SQL statement, got {len(statements)}")
     (statement,) = statements
     if not isinstance(statement, exp.Query):
-        raise QueryError("only queries (SELECT / WITH ... SELECT) run on the local Athena engine")
+        raise QueryError(
+            "only queries (SELECT / WITH ... SELECT), SHOW and DESCRIBE run on the local Athena engine"
+        )
     return statement
+
+
+_MISSING_ARGUMENT = re.compile(r"Required keyword: '\w+' missing for <class '[\w.]*?(\w+)'>")
+
+
+def _parse_error(sql: str, error) -> QuerySyntaxError:
+    """sqlglot's first error, said plainly: its message underlines with terminal escapes and names the
+    parser's classes; its ``errors`` give the line, the (last) column of the token it stopped at, the token."""
+    if not error.errors or not error.errors[0].get("line"):
+        description = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).splitlines()[0]
+        return QuerySyntaxError(sql, len(sql.rstrip()), description)
+    first = error.errors[0]
+    token = first.get("highlight") or ""
+    line_start = sum(len(line) + 1 for line in sql.split("\n")[: first["line"] - 1])
+    offset = max(line_start, line_start + first["col"] - len(token.split("\n")[-1]))
+    description = first.get("description") or "invalid statement"
+    if description.startswith("Expecting "):
+        description = f"expected {description.removeprefix('Expecting ')} before {token!r}"
+    elif _MISSING_ARGUMENT.match(description) and not (first.get("end_context") or "").strip():
+        description = f"the statement ends too early, after {token!r}"
+    else:
+        description = f"unexpected {token!r}"
+    return QuerySyntaxError(sql, offset, description)
+
+
+def _token_error(sql: str, error) -> QuerySyntaxError:
+    """The tokenizer's error: its cause says which delimiter is missing from which offset."""
+    cause = str(error.__cause__ or error)
+    match = re.search(r"Missing (.+) from \d+:(\d+)", cause)
+    if match is None:
+        return QuerySyntaxError(sql, len(sql.rstrip()), "the statement cannot be read")
+    delimiter, offset = match.group(1), int(match.group(2))
+    kind = "string" if delimiter == "'" else "quoted name"
+    return QuerySyntaxError(sql, min(offset, len(sql)), f"unterminated {kind} (no closing {delimiter})")
+
+
+def _one_line(error) -> str:
+    """DuckDB's message without the excerpt of its own (translated) SQL, which is not the statement the
+    user wrote: the first lines (the error, the candidate columns) joined."""
+    lines = []
+    for line in str(error).splitlines():
+        if line.startswith("LINE "):
+            break
+        if line.strip():
+            lines.append(line.strip())
+    return " ".join(lines)
 
 
 def _with_athena_semantics(statement):
@@ -271,11 +531,210 @@ def _with_athena_semantics(statement):
     return statement
 
 
+# SHOW and DESCRIBE: Athena runs them as Hive DDL, which sqlglot reads as an opaque command; parsed here.
+
+
+@dataclass(frozen=True)
+class _Metadata:
+    kind: str  # databases | tables | columns | describe | partitions
+    database: str | None = None
+    table: str | None = None
+    pattern: str | None = None
+
+
+_METADATA_START = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(SHOW|DESCRIBE|DESC)\b", re.I | re.S)
+_METADATA_TOKEN = re.compile(
+    r"""(?P<space>\s+|--[^\n]*|/\*.*?\*/)
+      | (?P<word>[A-Za-z_][A-Za-z0-9_$]*)
+      | (?P<quoted>"(?:[^"]|"")*"|`(?:[^`]|``)*`)
+      | (?P<string>'(?:[^']|'')*')
+      | (?P<punct>[.;])""",
+    re.X | re.S,
+)
+_AVAILABLE_METADATA = "SHOW DATABASES, SHOW TABLES, SHOW COLUMNS, SHOW PARTITIONS and DESCRIBE are"
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # word | quoted | string | punct
+    text: str
+    offset: int
+
+    @property
+    def value(self) -> str:
+        if self.kind in ("quoted", "string"):
+            quote = self.text[0]
+            return self.text[1:-1].replace(quote * 2, quote)
+        return self.text
+
+    def is_keyword(self, *words: str) -> bool:
+        return self.kind == "word" and self.text.upper() in words
+
+
+class _MetadataParser:
+    """SHOW DATABASES|SCHEMAS [[LIKE] 'pattern'] · SHOW TABLES [IN|FROM db] [[LIKE] 'pattern'] ·
+    SHOW COLUMNS IN|FROM [db.]t [IN|FROM db] · SHOW PARTITIONS db.t · DESCRIBE|DESC db.t (names may carry the
+    catalog, ``awsdatacatalog.``)."""
+
+    def __init__(self, sql: str):
+        self.sql = sql
+        self.tokens = self._tokens(sql)
+        self.position = 0
+
+    def parse(self) -> _Metadata:
+        if self._keyword("DESCRIBE", "DESC"):
+            style = self._keyword("EXTENDED", "FORMATTED")
+            if style:
+                raise QueryError(
+                    f"DESCRIBE {style} is not available on the local engine; DESCRIBE db.table is"
+                )
+            database, table = self._table()
+            if (token := self._peek()) is not None and token.text != ";":
+                raise QueryError(
+                    "DESCRIBE of one column or partition is not available on the local engine; "
+                    "DESCRIBE db.table lists every column"
+                )
+            self._end()
+            return _Metadata("describe", database, table)
+        self._expect("SHOW")
+        what = self._keyword("DATABASES", "SCHEMAS", "TABLES", "COLUMNS", "PARTITIONS")
+        if what is None:
+            token = self._peek()
+            if token is None:
+                raise self._error(None, "expected DATABASES, TABLES, COLUMNS or PARTITIONS after SHOW")
+            raise QueryError(
+                f"SHOW {token.text.upper()} is not available on the local engine ({_AVAILABLE_METADATA})"
+            )
+        if what in ("DATABASES", "SCHEMAS"):
+            statement = _Metadata("databases", pattern=self._pattern())
+        elif what == "TABLES":
+            database = self._database() if self._keyword("IN", "FROM") else None
+            statement = _Metadata("tables", database, pattern=self._pattern())
+        elif what == "COLUMNS":
+            self._expect("IN", "FROM")
+            database, table = self._table()
+            if self._keyword("IN", "FROM"):
+                database = self._database()
+            statement = _Metadata("columns", database, table)
+        else:
+            statement = _Metadata("partitions", *self._table())
+        self._end()
+        return statement
+
+    @staticmethod
+    def _tokens(sql: str) -> list[_Token]:
+        tokens, offset = [], 0
+        while offset < len(sql):
+            match = _METADATA_TOKEN.match(sql, offset)
+            if match is None:
+                char = sql[offset]
+                if char in "'\"`":
+                    kind = "string" if char == "'" else "quoted name"
+                    raise QuerySyntaxError(sql, offset, f"unterminated {kind} (no closing {char})")
+                raise QuerySyntaxError(sql, offset, f"unexpected {char!r}")
+            if match.lastgroup != "space":
+                tokens.append(_Token(match.lastgroup, match.group(), offset))
+            offset = match.end()
+        return tokens
+
+    def _peek(self) -> _Token | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def _keyword(self, *words: str) -> str | None:
+        token = self._peek()
+        if token is not None and token.is_keyword(*words):
+            self.position += 1
+            return token.text.upper()
+        return None
+
+    def _expect(self, *words: str) -> str:
+        found = self._keyword(*words)
+        if found is None:
+            raise self._error(self._peek(), f"expected {' or '.join(words)}")
+        return found
+
+    def _name(self) -> str:
+        token = self._peek()
+        if token is None or token.kind not in ("word", "quoted"):
+            raise self._error(token, "expected a name")
+        self.position += 1
+        return token.value.lower()
+
+    def _names(self) -> list[str]:
+        names = [self._name()]
+        while (token := self._peek()) is not None and token.text == ".":
+            self.position += 1
+            names.append(self._name())
+        return names
+
+    def _database(self) -> str:
+        start = self._peek()
+        names = self._names()
+        if len(names) == 2 and names[0] == DATA_CATALOG:
+            return names[1]
+        if len(names) == 2:
+            raise AccessDenied(f"unknown catalog {names[0]!r} in {'.'.join(names)}")
+        if len(names) > 2:
+            raise self._error(start, f"{'.'.join(names)!r} is not a database name")
+        return names[0]
+
+    def _table(self) -> tuple[str | None, str]:
+        start = self._peek()
+        names = self._names()
+        if len(names) == 3 and names[0] != DATA_CATALOG:
+            raise AccessDenied(f"unknown catalog {names[0]!r} in {'.'.join(names)}")
+        if len(names) > 3:
+            raise self._error(start, f"{'.'.join(names)!r} is not a table name")
+        return (names[-2] if len(names) > 1 else None), names[-1]
+
+    def _pattern(self) -> str | None:
+        like = self._keyword("LIKE")
+        token = self._peek()
+        if token is not None and token.kind == "string":
+            self.position += 1
+            return token.value
+        if like:
+            raise self._error(token, "expected a quoted pattern after LIKE")
+        return None
+
+    def _end(self) -> None:
+        token = self._peek()
+        if token is not None and token.text == ";":
+            self.position += 1
+            token = self._peek()
+            if token is not None:
+                raise QueryError("expected exactly one SQL statement, got more")
+        if token is not None:
+            raise self._error(token, f"unexpected {token.text!r}")
+
+    def _error(self, token: _Token | None, description: str) -> QuerySyntaxError:
+        return QuerySyntaxError(self.sql, token.offset if token else len(self.sql.rstrip()), description)
+
+
+def _metadata_statement(sql: str) -> _Metadata | None:
+    """The SHOW or DESCRIBE statement ``sql`` is, or None when it is neither."""
+    return _MetadataParser(sql).parse() if _METADATA_START.match(sql) else None
+
+
+def _name_pattern(pattern: str | None):
+    """SHOW's pattern as Athena reads it: ``*`` (or ``.*``) any characters, ``|`` between alternatives, the
+    rest literal, case-insensitive, matching the whole name."""
+    if pattern is None:
+        return lambda name: True
+    alternatives = [
+        ".*".join(re.escape(piece) for piece in alternative.replace(".*", "*").split("*"))
+        for alternative in pattern.split("|")
+    ]
+    regex = re.compile("|".join(f"(?:{a})" for a in alternatives), re.I)
+    return lambda name: regex.fullmatch(name) is not None
+
+
 # DuckDB views over the catalog
 
 
-def _sandbox(con, accesses) -> None:
-    """Views for the granted tables; then DuckDB may read nothing but their folders, and can't be unlocked."""
+def _sandbox(con, accesses, information: dict[str, list[tuple]] | None = None) -> None:
+    """Views for the granted tables and the information_schema tables the query reads (filled from the
+    catalog); then DuckDB may read nothing but the tables' folders, and can't be unlocked."""
     accesses = list(accesses)
     con.execute("SET TimeZone = 'UTC'")
     folders = sorted({str(p) + "/" for a in accesses for p in a.folders})
@@ -283,6 +742,14 @@ def _sandbox(con, accesses) -> None:
     for access in accesses:
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{access.database}"')
         con.execute(f'CREATE VIEW "{access.database}"."{access.name}" AS {_view_sql(con, access)}')
+    for name, rows in (information or {}).items():
+        columns = _INFORMATION_SCHEMA[name]
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{_INFORMATION_SCHEMA_IN_DUCKDB}"')
+        spec = ", ".join(f'"{c}" {t}' for c, t in columns)
+        con.execute(f'CREATE TABLE "{_INFORMATION_SCHEMA_IN_DUCKDB}"."{name}" ({spec})')
+        if rows:
+            marks = ", ".join("?" for _ in columns)
+            con.executemany(f'INSERT INTO "{_INFORMATION_SCHEMA_IN_DUCKDB}"."{name}" VALUES ({marks})', rows)
     con.execute("SET enable_external_access = false")
     con.execute("PRAGMA enable_profiling = 'no_output'")
     con.execute("SET lock_configuration = true")
@@ -375,6 +842,14 @@ def _view_sql(con, access: _TableAccess) -> str:
     return f"SELECT {select} FROM {source}"
 
 
+def trino_type(glue_type: str) -> str:
+    """The type name Athena's information_schema.columns shows for a Glue/Hive type (Trino's names)."""
+    t = glue_type.lower()
+    return {"string": "varchar", "int": "integer", "float": "real", "binary": "varbinary"}.get(
+        t, "timestamp(3)" if t == "timestamp" else t
+    )
+
+
 def duckdb_type(glue_type: str, csv: bool = False) -> str:
     """The DuckDB type of a Glue/Hive type name."""
     t = glue_type.lower()
@@ -418,16 +893,28 @@ def _bytes_read(con) -> int:
 
 
 def main(args) -> int:
-    """``datalake query --workgroup W "SQL"``: the result, then ``Data scanned: 1.23 MB``."""
+    """``datalake query --workgroup W [--format F] [--max-rows N] "SQL"``: the result, then the row count and
+    ``Data scanned: 1.23 MB`` (on stderr for csv and json, so that stdout is the data alone)."""
+    # sqlglot warns on stderr when it reads a statement as an opaque command; such a statement is refused
+    # below in one line of its own.
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
     try:
         result = QueryEngine(args.workgroup).execute(args.sql)
+    except QuerySyntaxError as e:
+        print(syntax_error(e.sql, e.line, e.column, e.description), file=sys.stderr)
+        return 2
     except AccessDenied as e:
         print(str(e), file=sys.stderr)
         return 1
     except (QueryError, BytesScannedCutoffExceeded) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(format_table(result.columns, result.rows))
-    print(f"({len(result.rows)} rows in {result.elapsed_seconds:.2f} s)")
-    print(f"Data scanned: {format_bytes(result.bytes_scanned)}")
+    print_result(
+        result.columns,
+        result.rows,
+        elapsed_seconds=result.elapsed_seconds,
+        footer=[f"Data scanned: {format_bytes(result.bytes_scanned)}"],
+        output_format=getattr(args, "format", "table"),
+        limit=getattr(args, "max_rows", None),
+    )
     return 0
