@@ -65,10 +65,11 @@ test: setup lint airflow30-venv ## README test command: set up, lint, run every 
 test-fast: setup airflow30-venv ## Tests without the slow end-to-end ones
 	AIRFLOW30_PYTHON=$(CURDIR)/$(AIRFLOW30_VENV)/bin/python CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov AWSGLUE_LIB=$(CURDIR)/$(AWSGLUE_LIB) $(BIN)/pytest -m "not slow"
 
-run: $(BIN)/.installed ## README run command: generate sample data, run the daily DAG locally, show the status
+run: $(BIN)/.installed ## README run command: generate sample data, run the daily DAG locally, show the status, write the report
 	$(BIN)/datalake generate --date $(SAMPLE_DATE)
 	$(BIN)/datalake run --date $(SAMPLE_DATE)
 	$(BIN)/datalake status --date $(SAMPLE_DATE)
+	$(BIN)/datalake report --date $(SAMPLE_DATE)
 
 ui: $(BIN)/.installed ## Airflow UI on http://localhost:8080 over the local lake (airflow standalone; password in $(DATALAKE_HOME)/airflow)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m energy_datalake.ui

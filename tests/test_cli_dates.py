@@ -1,4 +1,4 @@
-"""The date arguments of `datalake run` and `datalake status` are checked before anything starts: a bad one
+"""The date arguments of `datalake run`, `datalake status` and `datalake report` are checked before anything starts: a bad one
 is argparse's usage and one error line naming it, exit code 2, never a traceback. (`datalake generate`
 checks its own, tests/emulator/test_generator.py.)"""
 
@@ -15,6 +15,11 @@ from energy_datalake import cli
         (["run", "--date", "2026-02-30"], "argument --date: '2026-02-30' is not a date: day is out of range"),
         (["run", "--date", "2026-03-29", "--to", "tomorrow"], "argument --to: 'tomorrow' is not a date"),
         (["status", "--date", "2026-3-1"], "argument --date: '2026-3-1' is not a date written YYYY-MM-DD"),
+        (
+            ["report", "--date", "2026-02-30"],
+            "argument --date: '2026-02-30' is not a date: day is out of range",
+        ),
+        (["report", "--date", "2026-03-29", "--to", "20260330"], "argument --to: '20260330' is not a date"),
         (["status", "--date", "20260329"], "argument --date: '20260329' is not a date written YYYY-MM-DD"),
         (
             ["run", "--date", "2026-13-01"],

@@ -49,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--date", type=iso_date, help="only this run date, YYYY-MM-DD")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
+    report = sub.add_parser(
+        "report",
+        help="one self-contained HTML page with charts for a day or a range of days "
+        "($DATALAKE_HOME/reports/DATE[_TO]/report.html)",
+    )
+    report.add_argument("--date", required=True, type=iso_date, help="business date, YYYY-MM-DD")
+    report.add_argument("--to", type=iso_date, help="last date of a range (inclusive), YYYY-MM-DD")
+    report.add_argument("--out", metavar="FOLDER", help="write report.html and its PNGs here instead")
+
     query = sub.add_parser(
         "query",
         help="Athena SQL with a workgroup's grants (the local engine, or Athena on DATALAKE_TARGET=aws)",
@@ -117,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         from energy_datalake.status import main as status
 
         return status(args)
+    if args.command == "report":
+        from energy_datalake.report import main as report
+
+        return report(args)
     if args.command == "query":
         from energy_datalake import config
 
