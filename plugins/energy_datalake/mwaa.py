@@ -40,9 +40,11 @@ CONSTRAINTS_URL = (
 REQUIREMENTS_SOURCE = config.REPO_ROOT / "requirements-mwaa.txt"
 BUNDLE_NAME = config.BUNDLE_DIR.name
 
-# Modules of energy_datalake that only a workstation runs (sample data, the local CLI and its Airflow).
-# Modules and packages (by their folder) of energy_datalake that only a person at a workstation runs.
-DEV_ONLY = frozenset({"cli.py", "generator", "runner.py", "status.py", "airflow_env.py", "mwaa.py"})
+# Modules and packages (by their folder) of energy_datalake that only a person at a workstation runs: sample
+# data, the local CLI, its Airflow and UI, the report.
+DEV_ONLY = frozenset(
+    {"cli.py", "generator", "runner.py", "status.py", "airflow_env.py", "mwaa.py", "ui.py", "report"}
+)
 PACKAGE_SUFFIXES = (".py", ".sql", ".json", ".yaml")
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".json")
 _SKIPPED_DIRS = frozenset({"__pycache__", "tests", BUNDLE_NAME})

@@ -162,6 +162,24 @@ def test_zip_leaves_out_bytecode_tests_and_workstation_tools(names):
     assert {n.split("/", 1)[0] for n in names} == {".airflowignore", "energy_datalake", "glue_jobs"}
 
 
+def defined_in_package(archive: zipfile.ZipFile, package: str) -> set[str] | None:
+    """The top-level names a package's ``__init__.py`` in the zip binds; None when ``package`` is not a
+    package there."""
+    init = f"{package.replace('.', '/')}/__init__.py"
+    if init not in archive.namelist():
+        return None
+    names = set()
+    for node in ast.parse(archive.read(init)).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).partition(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
 def test_no_shipped_module_imports_one_the_zip_leaves_out(bundle, names):
     def exists(module: str) -> bool:
         path = module.replace(".", "/")
@@ -174,11 +192,13 @@ def test_no_shipped_module_imports_one_the_zip_leaves_out(bundle, names):
                 if isinstance(node, ast.Import):
                     wanted = [alias.name for alias in node.names]
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    # `from package import name`: a submodule, unless the package defines the name.
+                    # `from package import name`: a submodule, unless the package's __init__ defines the name
+                    # (`from module import name` takes an attribute of the module).
+                    package = defined_in_package(archive, node.module)
                     wanted = [node.module] + [
                         f"{node.module}.{alias.name}"
                         for alias in node.names
-                        if exists(f"{node.module}.{alias.name}") or not exists(node.module)
+                        if package is not None and alias.name not in package
                     ]
                 else:
                     continue
