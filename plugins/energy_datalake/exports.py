@@ -44,6 +44,20 @@ def poke_seconds(default: float, environ: Mapping[str, str] | None = None) -> fl
     return _seconds(POKE_ENV, default, environ)
 
 
+class NoBusinessDate(ValueError):
+    """A run with neither a ``run_date`` param nor a logical date (Airflow 3's manual trigger may have none)."""
+
+
+def business_date(rendered: str) -> date:
+    """The run's business date from the DAG's rendered ``RUN_DATE`` (empty: the run has neither)."""
+    if not rendered:
+        raise NoBusinessDate(
+            "this run has no business date: no run_date param and no logical date; "
+            "trigger it with run_date = YYYY-MM-DD (or with a logical date)"
+        )
+    return date.fromisoformat(rendered)
+
+
 def success_markers(run_date: date) -> dict[str, Path]:
     """The local raw zone's ``_SUCCESS`` marker of each entity's export of the run date."""
     from energy_datalake import templates

@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 import warnings
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +56,7 @@ def dag(dagbag):
 
 
 def test_dagbag_imports_without_errors_or_deprecation_warnings(dagbag):
+    # Catches a DAG file that fails to import, or uses an API Airflow is about to remove.
     assert dagbag.import_errors == {}
     assert DAG_ID in dagbag.dag_ids
     deprecations = [w for w in dagbag.test_warnings if issubclass(w.category, DeprecationWarning)]
@@ -63,6 +65,7 @@ def test_dagbag_imports_without_errors_or_deprecation_warnings(dagbag):
 
 
 def test_tasks_run_in_the_pipeline_order(dag):
+    # Catches a step missing, added or wired out of order (a load before the quality gate).
     assert sorted(dag.task_ids) == sorted(EXPECTED_ORDER)
     for upstream, downstream in zip(EXPECTED_ORDER, EXPECTED_ORDER[1:], strict=False):
         assert dag.get_task(upstream).downstream_task_ids == {downstream}
@@ -70,6 +73,7 @@ def test_tasks_run_in_the_pipeline_order(dag):
 
 
 def test_scheduling_conventions(dag):
+    # Catches a schedule, catch-up, concurrency or retry setting changed from the documented ones.
     from airflow.sdk import CronDataIntervalTimetable
 
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
@@ -85,23 +89,230 @@ def test_scheduling_conventions(dag):
         assert f"`{step}`" in dag.doc_md
 
 
-def test_run_date_is_the_param_or_the_logical_date_never_today(dag):
-    import jinja2
+# Rendering: each task's templated fields as Airflow's task runner renders them before ``execute``, from a
+# DagRun of the real DAG file (no scheduler, no metadata database, nothing executed).
+BUSINESS_DATE = "2026-03-29"
+DATE_STEPS = ("raw_to_processed", "processed_to_curated", "athena_checks", "load_redshift")
+# Each Glue step's script (``glue_jobs/<script>.py``) and the zones its path arguments name.
+JOB_PATHS = {
+    "raw_to_processed": ("raw_to_processed", ("raw_path", "processed_path")),
+    "processed_to_curated": ("processed_to_curated", ("processed_path", "curated_path")),
+    "load_redshift": ("curated_to_redshift", ("curated_path", "processed_path")),
+}
 
-    from energy_datalake.pipeline import RUN_DATE
 
-    template = jinja2.Template(RUN_DATE)
-    assert template.render(params={"run_date": None}, ds="2026-03-29") == "2026-03-29"
-    assert template.render(params={"run_date": "2026-03-01"}, ds="2026-03-29") == "2026-03-01"
-    assert dag.params.get_param("run_date").value is None
-    assert "today" not in RUN_DATE and "now" not in RUN_DATE
-    # Every step that processes a date receives the rendered run date.
-    for step in ("raw_to_processed", "processed_to_curated", "athena_checks", "load_redshift"):
-        assert dag.get_task(step).op_kwargs == {"run_date": RUN_DATE}
-    assert dag.get_task("wait_for_exports").run_date == RUN_DATE
+def _utc(day: str, hour: int = 0) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
+
+
+def scheduled_run_of(business_date: str) -> dict:
+    """The DagRun the scheduler creates for ``business_date``, its dates from the DAG's own timetable."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    dag = DagBag(dag_folder=str(DAG_FILE)).dags[DAG_ID]
+    day = _utc(business_date)
+    info = coerce_to_core_timetable(dag.timetable).next_dagrun_info(
+        last_automated_data_interval=DataInterval(day - timedelta(days=1), day),
+        restriction=TimeRestriction(earliest=dag.start_date, latest=None, catchup=True),
+    )
+    return {
+        "run_type": "scheduled",
+        "logical_date": info.logical_date,
+        "data_interval_start": info.data_interval.start,
+        "data_interval_end": info.data_interval.end,
+        "run_after": info.run_after,
+        # Started days late (a paused DAG, a full pool): the date must still be the logical one.
+        "start_date": info.run_after + timedelta(days=3),
+        "conf": {},
+    }
+
+
+def manual_run(conf: dict, logical_date: datetime | None) -> dict:
+    started = _utc("2026-04-05", 9)
+    return {
+        "run_type": "manual",
+        "logical_date": logical_date,
+        "data_interval_start": logical_date,
+        "data_interval_end": logical_date,
+        "run_after": started,
+        "start_date": started,
+        "conf": conf,
+    }
+
+
+def rendered(task_id: str, run: dict):
+    """The task of a freshly parsed DAG file, its templated fields rendered for ``run`` by Airflow's runtime
+    task instance, as a worker renders them. A fresh parse per task, as on a worker: Airflow writes a run's
+    conf into the DAG's Param objects while it renders."""
+    import uuid
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.api.datamodels._generated import DagRun, TIRunContext
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    task = DagBag(dag_folder=str(DAG_FILE)).dags[DAG_ID].get_task(task_id)
+    dag_run = DagRun.model_validate(
+        {
+            "dag_id": DAG_ID,
+            "run_id": f"{run['run_type']}__test",
+            "end_date": None,
+            "state": "running",
+            "consumed_asset_events": [],
+            "partition_key": None,
+            **run,
+        }
+    )
+    ti = RuntimeTaskInstance.model_construct(
+        id=uuid.uuid4(),
+        task_id=task_id,
+        dag_id=DAG_ID,
+        run_id=dag_run.run_id,
+        try_number=1,
+        map_index=-1,
+        task=task,
+        _ti_context_from_server=TIRunContext(dag_run=dag_run, max_tries=task.retries),
+        max_tries=task.retries,
+        start_date=run["start_date"],
+    )
+    ti.render_templates()
+    return ti.task
+
+
+RUNS_OF_THE_DATE = {
+    "scheduled": lambda: scheduled_run_of(BUSINESS_DATE),
+    "manual with run_date": lambda: manual_run({"run_date": BUSINESS_DATE}, _utc("2026-04-05", 9)),
+    "manual with run_date, no logical date": lambda: manual_run({"run_date": BUSINESS_DATE}, None),
+}
+
+
+def test_the_scheduled_run_of_a_date_starts_after_that_day_has_ended_in_madrid():
+    # Catches a timetable change (cron, or intervals off) that would start the run of D while D is still
+    # going on in Spain, on a partial export.
+    run = scheduled_run_of(BUSINESS_DATE)
+    assert run["logical_date"] == run["data_interval_start"] == _utc(BUSINESS_DATE)
+    assert run["data_interval_end"] == run["run_after"] == _utc("2026-03-30")
+    from zoneinfo import ZoneInfo
+
+    madrid_midnight = datetime(2026, 3, 30, tzinfo=ZoneInfo("Europe/Madrid"))
+    assert run["run_after"] > madrid_midnight
+
+
+@pytest.mark.parametrize("run", RUNS_OF_THE_DATE)
+def test_every_dated_step_gets_the_business_date(run, datalake_home):
+    # Catches a RUN_DATE template that reads today, the start date, the data interval's end, or ignores the
+    # run_date of a manual trigger: a step would process (or overwrite) another day's partition.
+    dag_run = RUNS_OF_THE_DATE[run]()
+    for step in DATE_STEPS:
+        assert rendered(step, dag_run).op_kwargs == {"run_date": BUSINESS_DATE}, step
+    sensor = rendered("wait_for_exports", dag_run)
+    assert sensor.run_date == BUSINESS_DATE
+    lake = datalake_home / "s3" / "energy-trading-datalake-dev"
+    assert sensor.missing() == [
+        str(lake / "raw" / entity / "year=2026" / "month=03" / "day=29" / "_SUCCESS")
+        for entity in ("providers", "clients", "transactions")
+    ]
+
+
+def test_a_manual_run_date_wins_over_the_logical_date(datalake_home):
+    # Catches `ds or params.run_date` (or `params.run_date` dropped): a backfill of D would reprocess the
+    # trigger's own day instead.
+    dag_run = manual_run({"run_date": "2026-03-01"}, _utc(BUSINESS_DATE))
+    assert rendered("raw_to_processed", dag_run).op_kwargs == {"run_date": "2026-03-01"}
+    assert rendered("wait_for_exports", dag_run).run_date == "2026-03-01"
+
+
+@pytest.mark.parametrize("value", ["2026-02-30", "29/03/2026", "2026-3-29", ""])
+def test_a_run_date_that_is_not_a_date_fails_at_the_first_task_naming_the_param(value, datalake_home):
+    # Catches a dropped `format="date"` on the param: the bad value would reach the Glue jobs (or a partition
+    # path) instead of failing before anything runs.
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match=f"param run_date: {value!r} is not a 'date'"):
+        rendered("wait_for_exports", manual_run({"run_date": value}, _utc(BUSINESS_DATE)))
+
+
+def test_a_manual_run_without_any_date_fails_at_the_sensor_saying_to_give_run_date(datalake_home):
+    # Catches a RUN_DATE that needs `ds` (Airflow 3's manual trigger may have no logical date): every dated
+    # task would fail on a template error, with retries and a traceback, instead of one reason, no retry.
+    from energy_datalake.compat import AirflowFailException
+
+    dag_run = manual_run({}, None)
+    assert rendered("raw_to_processed", dag_run).op_kwargs == {"run_date": ""}
+    sensor = rendered("wait_for_exports", dag_run)
+    with pytest.raises(
+        AirflowFailException, match=r"^this run has no business date: .*run_date = YYYY-MM-DD"
+    ):
+        sensor.execute({"dag_run": None})
+
+
+@pytest.mark.parametrize("step", JOB_PATHS)
+def test_each_local_glue_job_reads_and_writes_the_business_dates_partitions(step, datalake_home):
+    # Catches a job step whose rendered date, job defaults or path arguments do not meet: the job would
+    # read or replace the partition of another day or zone.
+    import importlib
+
+    from energy_datalake import templates
+    from energy_datalake.emulator import glue_etl
+    from energy_datalake.pipeline.local import _job_name
+    from glue_jobs.lib.processed_writer import partition_uri
+
+    run_date = rendered(step, scheduled_run_of(BUSINESS_DATE)).op_kwargs["run_date"]
+    script, path_arguments = JOB_PATHS[step]
+    job = templates.load().jobs[_job_name(step)]
+    run_arguments = {"--run_date": run_date}
+    if step == "load_redshift":
+        run_arguments["--warehouse_url"] = "postgresql://localhost/energy"
+    # What the local target passes the script (pipeline/local.py: _run_glue_job → glue_etl.run_job).
+    argv = [script, *glue_etl.script_arguments(job, run_arguments)]
+    args = importlib.import_module(f"glue_jobs.{script}").arguments(argv)
+    assert args.run_date.isoformat() == BUSINESS_DATE
+    lake = datalake_home / "s3" / "energy-trading-datalake-dev"
+    for name in path_arguments:
+        zone = name.removesuffix("_path")
+        assert Path(getattr(args, name)) == lake / zone, name
+        assert partition_uri(getattr(args, name), "transactions", args.run_date).endswith(
+            f"/{zone}/transactions/year=2026/month=03/day=29"
+        )
+
+
+def test_on_aws_each_step_gets_the_business_date_and_the_jobs_s3_partitions(monkeypatch, datalake_home):
+    # Catches the AWS target's operators losing the rendered date (script_args not templated, a sensor
+    # key built at parse time): on Glue a job would get "{{ params.run_date or ds }}" or another day.
+    import importlib
+
+    from energy_datalake import templates
+    from energy_datalake.pipeline.operators.s3 import success_keys
+    from glue_jobs.lib.processed_writer import partition_uri
+
+    monkeypatch.setenv("DATALAKE_TARGET", "aws")
+    dag_run = manual_run({"run_date": BUSINESS_DATE}, _utc("2026-04-05", 9))
+    bucket = "energy-trading-datalake-dev"
+    sensor = rendered("wait_for_exports", dag_run)
+    assert success_keys(sensor.bucket, sensor.run_date) == [
+        f"s3://{bucket}/raw/{entity}/year=2026/month=03/day=29/_SUCCESS"
+        for entity in ("providers", "clients", "transactions")
+    ]
+    assert rendered("athena_checks", dag_run).op_kwargs == {"run_date": BUSINESS_DATE}
+    jobs = templates.load().jobs
+    for step, (script, path_arguments) in JOB_PATHS.items():
+        operator = rendered(step, dag_run)
+        assert operator.script_args == {"--run_date": BUSINESS_DATE}, step
+        # What Glue starts the script with: the job's default arguments, then the run's.
+        arguments = {**jobs[operator.job_name].default_arguments, **operator.script_args}
+        argv = [script, "--JOB_NAME", operator.job_name, *(x for pair in arguments.items() for x in pair)]
+        args = importlib.import_module(f"glue_jobs.{script}").arguments(argv)
+        assert args.run_date.isoformat() == BUSINESS_DATE
+        for name in path_arguments:
+            zone = name.removesuffix("_path")
+            assert partition_uri(getattr(args, name), "transactions", args.run_date) == (
+                f"s3://{bucket}/{zone}/transactions/year=2026/month=03/day=29"
+            ), (step, name)
 
 
 def test_the_jobs_declare_the_zone_tables_they_write(dag):
+    # Catches a job step that no longer declares the tables it writes (lineage, data-aware scheduling).
     processed = {a.name for a in dag.get_task("raw_to_processed").outlets}
     curated = {a.name for a in dag.get_task("processed_to_curated").outlets}
     assert {
@@ -114,6 +325,7 @@ def test_the_jobs_declare_the_zone_tables_they_write(dag):
 
 
 def test_sensor_waits_in_reschedule_mode(dag):
+    # Catches a sensor that holds a worker slot for hours, or never times out.
     sensor = dag.get_task("wait_for_exports")
     assert sensor.mode == "reschedule"
     assert sensor.timeout > sensor.poke_interval > 0
@@ -133,6 +345,7 @@ def _run_python(code: str, **env) -> str:
 
 
 def test_parsing_stays_under_budget_and_imports_no_engine():
+    # Catches an engine (Spark, DuckDB, boto3...) imported at parse time: every parse of the DAG pays for it.
     # Airflow's DAG processor has Airflow itself loaded already: only the DAG file's own cost counts.
     # CPU time, not wall time, so that other processes on a busy machine do not make it flaky.
     measured = json.loads(
@@ -162,12 +375,14 @@ GRAPH_CODE = (
 
 
 def test_both_targets_build_the_same_graph():
+    # Catches a target-specific task, wiring or outlet: local runs would not test what AWS runs.
     local = json.loads(_run_python(GRAPH_CODE, DATALAKE_TARGET="local"))
     aws = json.loads(_run_python(GRAPH_CODE, DATALAKE_TARGET="aws"))
     assert list(local) and local == aws
 
 
 def test_aws_target_takes_every_name_from_the_templates(tmp_path, monkeypatch):
+    # Catches a hard-coded bucket, crawler, job or workgroup name on the AWS target.
     import shutil
 
     from energy_datalake import templates
@@ -195,6 +410,7 @@ def test_aws_target_takes_every_name_from_the_templates(tmp_path, monkeypatch):
 
 
 def test_aws_target_without_the_warehouse_skips_the_load_with_its_reason(tmp_path, monkeypatch):
+    # Catches a disabled warehouse failing the run (or loading nowhere) instead of skipping with the reason.
     import shutil
 
     from energy_datalake import templates
@@ -223,6 +439,7 @@ def test_aws_target_without_the_warehouse_skips_the_load_with_its_reason(tmp_pat
 
 
 def test_unknown_target_is_a_clear_error(monkeypatch):
+    # Catches a typo in DATALAKE_TARGET silently running another target.
     from energy_datalake import pipeline
 
     monkeypatch.setenv("DATALAKE_TARGET", "gcp")

@@ -36,8 +36,10 @@ JOB_SCRIPTS = {
     "load_redshift": "curated_to_redshift",
 }
 
-# A manual trigger may name the date to (re)process; a scheduled run processes its logical date.
-RUN_DATE = "{{ params.run_date or ds }}"
+# A manual trigger may name the date to (re)process; a scheduled run processes its logical date. An Airflow 3
+# manual run may have no logical date (no ``ds``): then the date is empty, and the export sensor, the first
+# dated task, fails the run saying so (exports.business_date) instead of a template error in every task.
+RUN_DATE = "{{ params.run_date or ds | default('') }}"
 
 PROCESSED_TABLES = (*ENTITIES, "quarantine", "load_manifest")
 

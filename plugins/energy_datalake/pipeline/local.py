@@ -6,7 +6,6 @@ imported inside the task callables, so parsing the DAG stays fast.
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 from airflow.sdk import BaseSensorOperator, task
@@ -43,7 +42,9 @@ class ExportsSensor(BaseSensorOperator):
         self.run_date = run_date
 
     def missing(self) -> list[str]:
-        return [str(marker) for marker in exports.missing_locally(date.fromisoformat(self.run_date)).values()]
+        return [
+            str(marker) for marker in exports.missing_locally(exports.business_date(self.run_date)).values()
+        ]
 
     def poke(self, context) -> bool:
         missing = self.missing()
@@ -53,7 +54,12 @@ class ExportsSensor(BaseSensorOperator):
 
     def execute(self, context):
         run = context.get("dag_run")
-        missing = self.missing()
+        try:
+            missing = self.missing()
+        except exports.NoBusinessDate as error:
+            from energy_datalake.compat import AirflowFailException
+
+            raise AirflowFailException(str(error)) from None
         if missing and run is not None and getattr(run.run_type, "value", run.run_type) == "scheduled":
             # On one machine nothing delivers exports by itself: a scheduled run that waited would hold the
             # DAG's only run slot for hours while the runs a person triggers queue behind it.

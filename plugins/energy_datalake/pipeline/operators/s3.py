@@ -8,19 +8,19 @@ the task at once: two retries would only wait another timeout each for files tha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 
-from energy_datalake.compat import AirflowException, AirflowSensorTimeout
+from energy_datalake import exports
+from energy_datalake.compat import AirflowException, AirflowFailException, AirflowSensorTimeout
 from glue_jobs.lib.contract import ENTITIES, partition_path
 
 
 def success_keys(bucket: str, run_date: str) -> list[str]:
     """The ``_SUCCESS`` marker of every entity's export of ``run_date``, the date as Airflow renders it
     (docs/architecture.md: storage)."""
-    partition = partition_path(date.fromisoformat(run_date))
+    partition = partition_path(exports.business_date(run_date))
     return [f"s3://{bucket}/raw/{entity}/{partition}/_SUCCESS" for entity in ENTITIES]
 
 
@@ -35,7 +35,10 @@ class ExportsSensor(S3KeySensor):
         self.run_date = run_date
 
     def execute(self, context) -> None:
-        self.bucket_key = success_keys(self.bucket, self.run_date)
+        try:
+            self.bucket_key = success_keys(self.bucket, self.run_date)
+        except exports.NoBusinessDate as error:
+            raise AirflowFailException(str(error)) from None
         try:
             return super().execute(context)
         except AirflowSensorTimeout as timeout:
