@@ -31,6 +31,64 @@ Resources:
 """
 
 
+# docs/design.md §7: what each principal may read, as {(database, table or None = every table): the columns
+# it may not read}. Locally the ETL roles (jobs, crawlers) are the one principal "etl".
+CURATED = {("curated", None): set()}
+PERSONA_PROCESSED = {
+    ("processed", "providers"): set(),
+    ("processed", "transactions"): set(),
+    ("processed", "load_manifest"): set(),
+    ("processed", "clients"): {"tax_id", "full_name", "email"},
+}
+ACCESS_MODEL = {
+    "reporting": CURATED,
+    "analysts": {**CURATED, **PERSONA_PROCESSED},
+    "data-science": {**CURATED, **PERSONA_PROCESSED},
+    "quality-gate": {**CURATED, **PERSONA_PROCESSED, ("processed", "quarantine"): {"raw_record"}},
+    "etl": {("raw", None): set(), ("processed", None): set(), ("curated", None): set()},
+}
+PROVISIONED_GRANTS = [
+    f"{principal}:{database}.{table or '*'}"
+    for principal, readable in ACCESS_MODEL.items()
+    for database, table in readable
+]
+WRITES = {"INSERT", "DELETE", "ALTER", "DROP", "CREATE_TABLE", "ALL"}
+
+
+def read_access(grants) -> dict[str, dict[tuple[str, str | None], set[str]]]:
+    """{principal: {(database, table): excluded columns}} of the grants that let a principal SELECT."""
+    access: dict[str, dict[tuple[str, str | None], set[str]]] = {}
+    for grant in grants:
+        if "SELECT" in grant.permissions or "ALL" in grant.permissions:
+            assert grant.columns is None, f"{grant}: a column list grant, the model has none"
+            access.setdefault(grant.principal, {})[(grant.database, grant.table)] = set(
+                grant.excluded_columns
+            )
+    return access
+
+
+def test_the_grants_the_local_engine_enforces_are_the_access_model():
+    # Catches a wrong grant in the templates (a persona reading the quarantine or raw, the clients' personal
+    # columns unmasked, the gate losing a table its checks read): the local engine and Lake Formation both
+    # enforce exactly these.
+    declared = templates.load()
+    assert read_access(declared.grants) == ACCESS_MODEL
+    # Every workgroup queries as a principal of the model; the ETL principal has no workgroup.
+    assert {w.principal for w in declared.workgroups.values()} == set(ACCESS_MODEL) - {"etl"}
+
+
+def test_only_the_etl_principal_may_write():
+    # Catches a persona or the quality gate granted INSERT/ALTER/DROP: it could change the lake it reads.
+    declared = templates.load()
+    writers = {g.principal for g in declared.grants if WRITES & set(g.permissions)}
+    assert writers == {"etl"}
+    assert {(g.database, g.table) for g in declared.grants if WRITES & set(g.permissions)} == {
+        ("raw", None),
+        ("processed", None),
+        ("curated", None),
+    }
+
+
 @pytest.fixture
 def templates_dir(tmp_path, monkeypatch):
     """A private copy of cloudformation/ so a test can change a template or a parameter."""
@@ -41,6 +99,7 @@ def templates_dir(tmp_path, monkeypatch):
 
 
 def test_fingerprint_follows_templates_parameters_and_environment(templates_dir):
+    # Catches a changed template or parameter file deployed as a no-op (the old resources kept).
     first = cloudformation.source_fingerprint("dev")
     assert cloudformation.source_fingerprint("dev") == first
     assert cloudformation.source_fingerprint("prod") != first
@@ -50,6 +109,7 @@ def test_fingerprint_follows_templates_parameters_and_environment(templates_dir)
 
 
 def test_an_invalid_template_is_refused_naming_file_line_and_rule(tmp_path):
+    # Catches a broken template deployed locally that AWS would refuse, or an error that does not say where.
     bad = tmp_path / "broken.yaml"
     bad.write_text(BAD_TEMPLATE)
     with pytest.raises(cloudformation.TemplateValidationError, match=r"broken.yaml:\d+ E\d+ .*BucketNam"):
@@ -71,6 +131,7 @@ def lint_runs(monkeypatch) -> list[str]:
 
 
 def test_a_template_that_passed_is_not_linted_again_until_it_changes(tmp_path, lint_runs):
+    # Catches a lint cache that skips a changed template, or lints an unchanged one on every deploy.
     template, other = tmp_path / "warns.yaml", tmp_path / "other.yaml"
     template.write_text(WARNING_TEMPLATE)
     other.write_text(WARNING_TEMPLATE.replace("Unused", "AlsoUnused"))
@@ -89,6 +150,7 @@ def test_a_template_that_passed_is_not_linted_again_until_it_changes(tmp_path, l
 
 
 def test_the_verdicts_are_the_users_so_a_new_lake_does_not_lint_again(tmp_path, monkeypatch, lint_runs):
+    # Catches a lint cache kept per lake (every new lake pays the lint) or a corrupt cache failing a deploy.
     template = tmp_path / "warns.yaml"
     template.write_text(WARNING_TEMPLATE)
     monkeypatch.delenv(cloudformation.LINT_CACHE_ENV, raising=False)
@@ -109,6 +171,7 @@ def test_the_verdicts_are_the_users_so_a_new_lake_does_not_lint_again(tmp_path, 
 
 
 def test_a_template_with_errors_is_linted_every_time(tmp_path, lint_runs):
+    # Catches a failed verdict cached: a fixed template would stay refused, a broken one pass.
     bad = tmp_path / "broken.yaml"
     bad.write_text(BAD_TEMPLATE)
     cache = tmp_path / "lint.json"
@@ -119,6 +182,7 @@ def test_a_template_with_errors_is_linted_every_time(tmp_path, lint_runs):
 
 
 def test_the_lint_key_follows_regions_lint_config_and_cfn_lint_version(tmp_path, monkeypatch):
+    # Catches a cached verdict reused after the regions, the lint rules or cfn-lint itself changed.
     template = tmp_path / "warns.yaml"
     template.write_text(WARNING_TEMPLATE)
     key = cloudformation.lint_key(template, ["eu-west-1"])
@@ -140,6 +204,7 @@ def test_the_lint_key_follows_regions_lint_config_and_cfn_lint_version(tmp_path,
 
 @pytest.mark.slow
 def test_deploy_provisions_what_the_templates_declare_then_is_a_no_op(datalake_home):
+    # Catches a deploy that provisions less (or other) than the templates declare, or redoes an unchanged one.
     from energy_datalake.emulator.glue_catalog import Catalog
     from energy_datalake.emulator.redshift import Warehouse
 
@@ -156,7 +221,9 @@ def test_deploy_provisions_what_the_templates_declare_then_is_a_no_op(datalake_h
         assert first.provisioned["jobs"] == sorted(declared.jobs)
         assert first.provisioned["crawlers"] == sorted(declared.crawlers)
         assert templates.QUALITY_GATE in first.provisioned["workgroups"]
-        assert len(first.provisioned["grants"]) == len(declared.grants)
+        # Catches a deploy that provisions other grants than the access model (a persona on the quarantine,
+        # the quality gate on raw): the exact set of principal:database.table it lists.
+        assert sorted(set(first.provisioned["grants"])) == sorted(PROVISIONED_GRANTS)
         assert sorted(p.name for p in (datalake_home / "deploy").iterdir()) == ["state.json"]
         with Warehouse().connect() as conn:
             schemas = [r[0] for r in conn.execute("SELECT schema_name FROM information_schema.schemata")]
