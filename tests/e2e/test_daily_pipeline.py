@@ -1,7 +1,9 @@
 """The daily DAG end to end through real Airflow, Spark, DuckDB and PostgreSQL, on generated exports.
 
-One lake for the module: two consecutive dates are generated and run once (that is the slow part); each
-test then reads what the runs left, or runs one more date.
+One lake for the module: two dates are generated and run once (that is the slow part); each test then
+reads what the runs left, or runs one more date. The two dates are the days of Europe/Madrid that are not
+24 hours long, where hour arithmetic breaks: the generator's summary of each (rows written, rows broken by
+rule) is the oracle the zones are held to.
 """
 
 from __future__ import annotations
@@ -11,20 +13,26 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from glue_jobs.lib.contract import ENTITIES
+from glue_jobs.lib.contract import DUPLICATE_EXACT, DUPLICATE_KEY, ENTITIES, partition_path
 from glue_jobs.lib.curated_tables import CURATED_TABLES
 
 pytestmark = pytest.mark.slow
 
-FIRST = date(2026, 3, 28)
-SECOND = FIRST + timedelta(days=1)
+# The spring day (23 hours: 02:00 never happens) and the autumn day (25 hours: 02:00 happens twice).
+FIRST = date(2026, 3, 29)
+SECOND = date(2026, 10, 25)
+HOURS = {FIRST: 23, SECOND: 25}
+# The autumn day's Madrid hour labels in order: summer time up to the first 02:00, winter time from the second.
+AUTUMN_LOCAL_HOURS = [f"{h:02d}:00+02:00" for h in range(3)] + [f"{h:02d}:00+01:00" for h in range(2, 24)]
 CLIENTS = 200
 PROVIDERS = 10
+# Removed and counted in the manifest's rows_duplicate, never quarantined.
+DUPLICATE_RULES = (DUPLICATE_EXACT, DUPLICATE_KEY)
 
 
 @dataclass
@@ -32,6 +40,8 @@ class Lake:
     home: Path
     results: list
     progress: list[str]
+    # generate()'s summary per date: {"rows": {entity: rows written}, "errors": {rule: rows broken}}.
+    generated: dict[date, dict]
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +55,55 @@ def lake(tmp_path_factory):
     patch.setenv("DATALAKE_HOME", str(home))
     patch.setenv("DATALAKE_SPARK_DRIVER_MEMORY", "1g")
     patch.setenv("DATALAKE_SPARK_MASTER", "local[2]")
-    generate(FIRST.isoformat(), days=2, clients=CLIENTS, providers=PROVIDERS, seed=7, progress=None)
+    generated = {}
+    for day in (FIRST, SECOND):
+        summary = generate(day.isoformat(), clients=CLIENTS, providers=PROVIDERS, seed=7, progress=None)
+        generated[day] = {
+            "rows": summary["rows"][day.isoformat()],
+            "errors": summary["errors"][day.isoformat()],
+        }
     progress: list[str] = []
-    results = runner.run_dates(FIRST, SECOND, echo=progress.append)
-    yield Lake(home, results, progress)
+    results = []
+    # The dates are months apart: one `datalake run` each, the second only if the first succeeded.
+    for day in (FIRST, SECOND):
+        results += runner.run_dates(day, day, echo=progress.append)
+        if results[-1].state != "success":
+            break
+    yield Lake(home, results, progress, generated)
     redshift.stop()
     patch.undo()
 
 
 def _partition(day: date) -> list[str]:
     return [f"{day:%Y}", f"{day:%m}", f"{day:%d}"]
+
+
+def _lake_root() -> Path:
+    from energy_datalake import config, templates
+
+    return config.s3_root() / templates.load().lake_bucket
+
+
+def _parquet(folder: Path, query: str) -> list[tuple]:
+    """``query`` over the Parquet files of one partition ``folder``, read as table ``t``."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{folder}/*.parquet')")
+    return con.execute(query).fetchall()
+
+
+def _injected(lake: Lake, day: date) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """What the generator broke on ``day``: quarantined rows by entity and rule, duplicates by entity."""
+    quarantine: dict[str, dict[str, int]] = {}
+    duplicates = dict.fromkeys(ENTITIES, 0)
+    for rule, count in lake.generated[day]["errors"].items():
+        if rule in DUPLICATE_RULES:
+            # The generator only repeats transactions.
+            duplicates["transactions"] += count
+        else:
+            quarantine.setdefault(rule.split(".")[0], {})[rule] = count
+    return quarantine, duplicates
 
 
 def test_both_dates_run_every_step_in_order(lake):
@@ -76,17 +125,31 @@ def test_every_zone_holds_each_date(lake):
     for day in (FIRST, SECOND):
         report = collect(day.isoformat())
         zones = report["zones"]
+        quarantine, duplicates = _injected(lake, day)
+        # Without broken rows the exact comparisons below would hold on an empty quarantine.
+        assert quarantine and duplicates["transactions"], lake.generated[day]
+        # The generator breaks a few rows on purpose: each is quarantined under the rule it breaks, none
+        # more (a valid row quarantined) and none less (a broken row published or lost).
+        assert report["quarantine"] == quarantine, day
+        manifest = dict(
+            _parquet(
+                _lake_root() / "processed" / "load_manifest" / partition_path(day),
+                "SELECT entity, sum(rows_duplicate) FROM t GROUP BY entity",
+            )
+        )
+        # The injected exact and same-key copies, and only they, are removed as duplicates.
+        assert manifest == duplicates, day
         for entity in ENTITIES:
-            assert zones["raw"][entity]["rows"] > 0
-            assert zones["processed"][entity]["rows"] > 0
-            assert zones["processed"][entity]["rows"] <= zones["raw"][entity]["rows"]
+            written = lake.generated[day]["rows"][entity]
+            assert zones["raw"][entity]["rows"] == written, (day, entity)
+            # Every row written is published unless it is quarantined or a duplicate.
+            expected = written - sum(quarantine.get(entity, {}).values()) - duplicates[entity]
+            assert zones["processed"][entity]["rows"] == expected, (day, entity)
         for table in CURATED_TABLES:
             assert zones["curated"][table]["rows"] > 0, table
         assert zones["curated"]["daily_energy_balance"]["rows"] == 1
-        # The generator breaks a few rows on purpose: they are quarantined with their rule, not lost.
-        quarantined = sum(n for rules in report["quarantine"].values() for n in rules.values())
-        assert quarantined > 0
-        assert all(rule.count(".") >= 1 for rules in report["quarantine"].values() for rule in rules)
+        # One point per hour of the Madrid day: a day assumed 24 hours long would show here.
+        assert zones["curated"]["hourly_price_curve"]["rows"] == HOURS[day], day
         assert report["checks"]["passed"] is True
         assert report["last_run"]["run_date"] == day.isoformat()
 
@@ -126,21 +189,63 @@ def test_warehouse_holds_both_dates(lake):
     assert audited == 2
 
 
-def _lake_contents(day: date) -> dict[str, list[tuple]]:
-    """Every row of the date's processed and curated partitions, and every warehouse row but the audit."""
-    import duckdb
+def _utc(instant: datetime) -> datetime:
+    """A naive UTC datetime: the warehouse's TIMESTAMP, and a Parquet instant read either way."""
+    return instant.astimezone(UTC).replace(tzinfo=None) if instant.tzinfo else instant
 
-    from energy_datalake import config, templates
+
+def test_the_autumn_day_curve_tells_the_two_02_hours_apart(lake):
     from energy_datalake.emulator import redshift
 
-    lake_root = config.s3_root() / templates.load().lake_bucket
-    partition = f"year={day:%Y}/month={day:%m}/day={day:%d}"
+    # Catches an hour keyed by Madrid wall clock anywhere on the way: the two 02:00 would share a row
+    # (24 points), or one would carry both hours' energy and the other none.
+    columns = "delivery_start, local_hour, hour_index, sold_kwh, purchased_kwh"
+    curated = [
+        (_utc(start), *rest)
+        for start, *rest in _parquet(
+            _lake_root() / "curated" / "hourly_price_curve" / partition_path(SECOND),
+            f"SELECT {columns} FROM t ORDER BY hour_index",
+        )
+    ]
+    first_hour = datetime(2026, 10, 24, 22)  # 00:00+02:00 of the 25th
+    assert [row[:3] for row in curated] == [
+        (first_hour + timedelta(hours=i), label, i + 1) for i, label in enumerate(AUTUMN_LOCAL_HOURS)
+    ]
+    # Every generated hour has sales and purchases.
+    assert all(sold > 0 and purchased > 0 for *_, sold, purchased in curated), curated
+    redshift.start()
+    with redshift.connect() as conn:
+        warehouse = conn.execute(
+            f"SELECT {columns} FROM energy.hourly_price_curve WHERE delivery_date = %s ORDER BY hour_index",
+            (SECOND,),
+        ).fetchall()
+    assert [(_utc(start), *rest) for start, *rest in warehouse] == curated
+
+
+def _lake_contents(day: date) -> dict[str, list[tuple]]:
+    """Every row of the date's processed and curated partitions, its quarantine and load manifest (but the
+    job's run id), and every warehouse row but the audit."""
+    import duckdb
+
+    from energy_datalake.emulator import redshift
+
+    lake_root = _lake_root()
+    partition = partition_path(day)
     contents = {}
     for folder in [lake_root / "processed" / e / partition for e in ENTITIES] + [
         lake_root / "curated" / t / partition for t in CURATED_TABLES
     ]:
         rows = duckdb.sql(f"SELECT * FROM read_parquet('{folder}/*.parquet') ORDER BY ALL").fetchall()
         contents[str(folder.relative_to(lake_root))] = rows
+    # The quarantine is one folder per entity (entity=...), each partitioned by date.
+    contents["processed/quarantine"] = duckdb.sql(
+        f"SELECT * FROM read_parquet('{lake_root}/processed/quarantine/*/{partition}/*.parquet', "
+        "hive_partitioning = true) ORDER BY ALL"
+    ).fetchall()
+    contents["processed/load_manifest"] = duckdb.sql(
+        f"SELECT * EXCLUDE (job_run_id) FROM read_parquet('{lake_root}/processed/load_manifest/{partition}/"
+        "*.parquet') ORDER BY ALL"
+    ).fetchall()
     redshift.start()
     with redshift.connect() as conn:
         tables = [
@@ -157,17 +262,42 @@ def _lake_contents(day: date) -> dict[str, list[tuple]]:
     return contents
 
 
+def _last_loads(day: date) -> dict[str, tuple]:
+    """The warehouse audit of the date's latest load per table: (loaded_at, inserted, updated, deleted, and
+    the dim_client history's versions opened, closed, merged). Not the run id: locally every load of a date
+    has the same one (``curated-to-redshift:<date>``, no --run_id is passed)."""
+    from energy_datalake.emulator import redshift
+
+    redshift.start()
+    with redshift.connect() as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT ON (table_name) table_name, loaded_at, rows_inserted, rows_updated, rows_deleted, "
+            "versions_opened, versions_closed, versions_merged FROM energy.load_audit WHERE run_date = %s "
+            "ORDER BY table_name, loaded_at DESC",
+            (day,),
+        ).fetchall()
+    return {table: tuple(rest) for table, *rest in rows}
+
+
 def test_rerunning_a_date_changes_nothing(lake):
     from energy_datalake import airflow_env, runner
 
     before = _lake_contents(SECOND)
     assert all(before.values())
+    first_loads = _last_loads(SECOND)
     result = runner.run_date(SECOND, airflow_env.airflow_environ(), echo=lake.progress.append)
     assert result.state == "success", "\n".join(lake.progress)
     after = _lake_contents(SECOND)
     assert after.keys() == before.keys()
     for key in before:
         assert after[key] == before[key], key
+    # The re-run loaded every table again and its audit says it changed nothing: a load that deletes and
+    # re-inserts the same rows (or churns dim_client's history) leaves equal tables but not these counts.
+    reloads = _last_loads(SECOND)
+    assert reloads.keys() == first_loads.keys() and reloads, reloads
+    for table, (loaded_at, *counts) in reloads.items():
+        assert loaded_at > first_loads[table][0], table
+        assert counts == [0, 0, 0, 0, 0, 0], table
 
 
 def test_workgroup_grants_are_enforced(lake):
@@ -253,8 +383,8 @@ def test_a_run_shows_its_real_start_and_names_its_business_date(lake):
     assert rows
     for logical, created, start, end, conf, note in rows:
         assert start >= created[:19] and end > start, (logical, created, start, end)
-        assert '"run_date": "2026-03-28"' in conf
-        assert note.startswith("Business date 2026-03-28 (datalake run): ")
+        assert f'"run_date": "{FIRST}"' in conf
+        assert note.startswith(f"Business date {FIRST} (datalake run): ")
 
 
 @pytest.mark.parametrize(
