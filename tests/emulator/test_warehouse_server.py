@@ -38,6 +38,7 @@ def in_another_process(home: Path, code: str) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 def test_a_server_started_by_one_process_is_reused_by_the_next_and_stopped_cleanly(home):
     url = in_another_process(home, "print(w.start())")
     pid = postmaster_pid(home)
@@ -63,6 +64,7 @@ def test_a_server_started_by_one_process_is_reused_by_the_next_and_stopped_clean
         assert conn.execute("SELECT v FROM kept").fetchone() == (42,)
 
 
+@pytest.mark.slow
 def test_start_recovers_after_a_crash_and_from_a_stale_pid_file(home):
     warehouse = Warehouse(home)
     warehouse.start()

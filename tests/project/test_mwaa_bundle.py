@@ -109,6 +109,7 @@ def assert_parsed_from_the_bundle_alone(seen: dict, bundle: mwaa.Bundle, plugins
     assert seen["lake_bucket"] == templates.load("dev").lake_bucket
 
 
+@pytest.mark.slow
 def test_dag_parses_from_the_bundle_alone(bundle, unpacked, tmp_path):
     seen = parse_on_mwaa(sys.executable, bundle, unpacked, tmp_path)
     assert_parsed_from_the_bundle_alone(seen, bundle, unpacked)
@@ -119,6 +120,7 @@ def test_dag_parses_from_the_bundle_alone(bundle, unpacked, tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_dag_parses_from_the_bundle_on_airflow_3_0(bundle, unpacked, tmp_path):
     python = os.environ.get("AIRFLOW30_PYTHON") or str(AIRFLOW30_VENV / "bin" / "python")
     if not Path(python).is_file():
