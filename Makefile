@@ -81,6 +81,7 @@ mwaa: $(BIN)/.installed ## MWAA artefacts in dist/mwaa: plugins.zip, requirement
 bench: $(BIN)/.installed ## Every benchmark (~30 min on 2 cores), then the table and chart in benchmarks/results/
 	$(BIN)/python benchmarks/raw_to_processed.py
 	$(BIN)/python benchmarks/warehouse_load.py
+	$(BIN)/python benchmarks/dim_client_load.py
 	$(BIN)/python benchmarks/local_run.py
 	$(BIN)/python benchmarks/incremental.py
 	$(BIN)/python benchmarks/report.py
