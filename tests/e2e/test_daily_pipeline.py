@@ -263,15 +263,14 @@ def _lake_contents(day: date) -> dict[str, list[tuple]]:
 
 
 def _last_loads(day: date) -> dict[str, tuple]:
-    """The warehouse audit of the date's latest load per table: (loaded_at, inserted, updated, deleted, and
-    the dim_client history's versions opened, closed, merged). Not the run id: locally every load of a date
-    has the same one (``curated-to-redshift:<date>``, no --run_id is passed)."""
+    """The warehouse audit of the date's latest load per table: (run_id, loaded_at, inserted, updated,
+    deleted, and the dim_client history's versions opened, closed, merged)."""
     from energy_datalake.emulator import redshift
 
     redshift.start()
     with redshift.connect() as conn:
         rows = conn.execute(
-            "SELECT DISTINCT ON (table_name) table_name, loaded_at, rows_inserted, rows_updated, rows_deleted, "
+            "SELECT DISTINCT ON (table_name) table_name, run_id, loaded_at, rows_inserted, rows_updated, rows_deleted, "
             "versions_opened, versions_closed, versions_merged FROM energy.load_audit WHERE run_date = %s "
             "ORDER BY table_name, loaded_at DESC",
             (day,),
@@ -295,8 +294,10 @@ def test_rerunning_a_date_changes_nothing(lake):
     # re-inserts the same rows (or churns dim_client's history) leaves equal tables but not these counts.
     reloads = _last_loads(SECOND)
     assert reloads.keys() == first_loads.keys() and reloads, reloads
-    for table, (loaded_at, *counts) in reloads.items():
-        assert loaded_at > first_loads[table][0], table
+    for table, (run_id, loaded_at, *counts) in reloads.items():
+        # Each load is recorded under its Airflow run, so the audit tells the re-run from the first load.
+        assert run_id and run_id != first_loads[table][0], (table, run_id)
+        assert loaded_at > first_loads[table][1], table
         assert counts == [0, 0, 0, 0, 0, 0], table
 
 

@@ -199,7 +199,9 @@ def run_checks(run_date: str, env: str | None = None, engine=None, directory: Pa
 
 def load_redshift():
     @task(task_id="load_redshift")
-    def load(run_date: str) -> None:
+    def load(run_date: str, run_id: str | None = None) -> None:
+        # run_id: Airflow's, from the task's context, so that load_audit tells one run's load from a re-run's
+        # (on AWS, Glue's own job run id does that).
         from energy_datalake.compat import AirflowSkipException
         from energy_datalake.emulator import redshift
 
@@ -211,6 +213,8 @@ def load_redshift():
                 "nothing to load"
             )
         # The embedded server keeps running for the next runs; `datalake run` stops it at the end.
-        _run_glue_job(name, {"--run_date": run_date, "--warehouse_url": redshift.start()})
+        _run_glue_job(
+            name, {"--run_date": run_date, "--run_id": run_id or "", "--warehouse_url": redshift.start()}
+        )
 
     return load(run_date=RUN_DATE)
