@@ -173,3 +173,34 @@ def test_airflows_idle_lines_collapse_whatever_order_their_task_set_prints_in():
         "  [the line above repeated 1 more times, the last at 2026-12-02T20:10:36Z]",
         "2026-12-02T20:10:37Z [info     ] next",
     ]
+
+
+def test_make_ui_on_another_port_says_so_and_tells_the_tasks():
+    # Catches a UI announced on 8080 while it serves elsewhere, and tasks that call the execution API on 8080.
+    from energy_datalake import ui
+
+    env = {"AIRFLOW__API__PORT": "18080"}
+    assert ui.served_on(env) == "http://localhost:18080"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://localhost:18080/execution/"
+    assert "Airflow UI on http://localhost:18080 " in ui.schedule_note(url=ui.served_on(env))
+    default = {}
+    assert ui.served_on(default) == "http://localhost:8080" and default == {}
+
+
+def test_make_ui_stops_both_engines_and_says_in_one_line_what_it_could_not(monkeypatch, capsys):
+    # Catches a traceback when the warehouse cannot be stopped, and a Glue runtime left running after it.
+    from energy_datalake import ui
+    from energy_datalake.emulator import glue_runtime
+
+    stopped = []
+
+    def broken():
+        raise PermissionError("pg_ctl: could not access directory")
+
+    monkeypatch.setattr(runner, "stop_warehouse", broken)
+    monkeypatch.setattr(glue_runtime, "stop", lambda: stopped.append("glue runtime"))
+    ui.stop_local_engines()
+    assert stopped == ["glue runtime"]
+    assert capsys.readouterr().err == (
+        "make ui: could not stop the local warehouse: pg_ctl: could not access directory\n"
+    )
