@@ -74,6 +74,35 @@ def spark():
     session.stop()
 
 
+# Debian's package (.ci/run installs it); Playwright drives it, and never downloads a browser of its own.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium under Playwright's sync API; the test is skipped, saying why, without either."""
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian's chromium package; .ci/run installs it)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed in this environment"
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 @pytest.fixture
 def datalake_home(tmp_path, monkeypatch):
     """An empty $DATALAKE_HOME for one test."""

@@ -4,36 +4,11 @@ and shows, from the HTML file alone."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from test_report_html import EMPTY_DAY, NORMAL_DAY, PNG_SIGNATURE, SHORT_DAY, build_day, lake_path
 
 from energy_datalake import report
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian's chromium package; .ci/run installs it)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed in this environment"
-    )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 # About 10 s (the charts, then Chromium): more than the fast tests' budget.
