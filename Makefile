@@ -62,7 +62,7 @@ format: $(BIN)/.installed ## Apply ruff's fixes and formatter
 test: setup lint airflow30-venv ## README test command: set up, lint, run every test
 	AIRFLOW30_PYTHON=$(CURDIR)/$(AIRFLOW30_VENV)/bin/python CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov AWSGLUE_LIB=$(CURDIR)/$(AWSGLUE_LIB) $(BIN)/pytest
 
-test-fast: setup airflow30-venv ## Tests that start no Spark, PostgreSQL, Airflow, browser or template linter (about 1.5 min)
+test-fast: setup airflow30-venv ## Tests that start no Spark, PostgreSQL, Airflow, browser or template linter (about 70 s)
 	AIRFLOW30_PYTHON=$(CURDIR)/$(AIRFLOW30_VENV)/bin/python CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov AWSGLUE_LIB=$(CURDIR)/$(AWSGLUE_LIB) $(BIN)/pytest -m "not slow"
 
 run: $(BIN)/.installed ## README run command: generate sample data, run the daily DAG locally, show the status, write the report
