@@ -94,19 +94,23 @@ def test_curated_to_redshift_locally_loads_into_the_warehouse_url_with_a_stable_
     assert curated_to_redshift.arguments(local_argv("curated_to_redshift", run)).run_id == args.run_id
 
 
+# curated_to_redshift's required arguments but the warehouse's.
+CURATED_TO_REDSHIFT_ARGV = (
+    "j.py",
+    "--JOB_NAME",
+    "c",
+    "--run_date",
+    RUN_DATE,
+    "--curated_path",
+    "/c",
+    "--processed_path",
+    "/p",
+)
+
+
 def test_curated_to_redshift_run_id_is_the_given_one_then_glues_then_the_date():
     # Catches the precedence inverted: a named backfill run, or Glue's run id, lost in the load audit.
-    argv = [
-        "j.py",
-        "--JOB_NAME",
-        "c",
-        "--run_date",
-        RUN_DATE,
-        "--curated_path",
-        "/c",
-        "--processed_path",
-        "/p",
-    ]
+    argv = list(CURATED_TO_REDSHIFT_ARGV)
     argv += ["--warehouse_url", "postgresql://w"]
     assert curated_to_redshift.arguments([*argv, "--JOB_RUN_ID", "jr_1", "--run_id", "bf-7"]).run_id == "bf-7"
     assert curated_to_redshift.arguments([*argv, "--JOB_RUN_ID", "jr_1"]).run_id == "jr_1"
@@ -121,17 +125,7 @@ def test_curated_to_redshift_needs_the_whole_glue_connection(missing):
         "--redshift_tmp_dir": "s3://t/redshift/",
         "--database": "energy",
     }
-    argv = [
-        "j.py",
-        "--JOB_NAME",
-        "c",
-        "--run_date",
-        RUN_DATE,
-        "--curated_path",
-        "/c",
-        "--processed_path",
-        "/p",
-    ]
+    argv = list(CURATED_TO_REDSHIFT_ARGV)
     whole = curated_to_redshift.arguments([*argv, *(x for pair in connection.items() for x in pair)])
     assert (whole.connection_name, whole.redshift_tmp_dir, whole.database, whole.warehouse_url) == (
         "conn",
