@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import subprocess
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -152,28 +151,13 @@ def test_a_malformed_run_date_is_refused_before_spark():
         job.arguments(argv)
 
 
-@pytest.mark.slow
-def test_spark_submit_writes_the_five_tables(spark, zones):
-    from energy_datalake.emulator.spark import spark_env, spark_submit
-
+def test_the_entry_script_writes_the_five_tables(spark, run_glue_script, zones):
     processed, curated = zones
-    env = {
-        **spark_env(),
-        "DATALAKE_SPARK_MASTER": "local[2]",
-        "DATALAKE_SPARK_DRIVER_MEMORY": "1g",
-        "DATALAKE_SHUFFLE_PARTITIONS": "2",
-    }
-    args = ["--JOB_NAME", "processed-to-curated", "--run_date", DAY.isoformat()]
-    args += ["--processed_path", str(processed), "--curated_path", str(curated)]
-    result = subprocess.run(
-        [spark_submit(), str(REPO / "glue_jobs" / "processed_to_curated.py"), *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_glue_script(
+        "processed_to_curated", "--JOB_NAME", "processed-to-curated", "--run_date", DAY.isoformat(),
+        "--processed_path", str(processed), "--curated_path", str(curated),
+    )  # fmt: skip
+    assert result.code == 0, result.output[-3000:]
 
     for table in TABLES:
         folder = partition(curated, table, DAY)

@@ -1,20 +1,15 @@
-"""The curated-to-redshift entry script end to end: spark-submit against the embedded PostgreSQL, twice."""
+"""The curated-to-redshift entry script end to end on the warm Glue runtime (as the local target runs it)
+against the embedded PostgreSQL: refused before the admin's set-up, then loaded twice."""
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import subprocess
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
-import pytest
 
-from energy_datalake.config import GLUE_JOBS_DIR
-from energy_datalake.emulator.redshift import Warehouse
-from energy_datalake.emulator.spark import spark_env, spark_submit
+from glue_jobs.lib.warehouse import ensure_schema
 from glue_jobs.runtime import DETERMINISTIC_EXIT_CODE
 
 DAY = dt.date(2026, 3, 29)
@@ -124,42 +119,18 @@ def tiny_lake(spark, lake: Path) -> None:
     )
 
 
-def submit(lake: Path, url: str, run_id: str) -> subprocess.CompletedProcess:
-    env = {
-        **spark_env(),
-        "DATALAKE_SPARK_MASTER": "local[1]",
-        "DATALAKE_SPARK_DRIVER_MEMORY": "1g",
-        "DATALAKE_SHUFFLE_PARTITIONS": "2",
-    }
-    command = [
-        spark_submit(),
-        "--master",
-        "local[1]",
-        "--driver-memory",
-        "1g",
-        "--conf",
-        "spark.ui.enabled=false",
-        str(GLUE_JOBS_DIR / "curated_to_redshift.py"),
-        "--JOB_NAME",
-        "curated-to-redshift",
-        "--run_date",
-        DAY.isoformat(),
-        "--curated_path",
-        str(lake / "curated"),
-        "--processed_path",
-        str(lake / "processed"),
-        "--warehouse_url",
-        url,
-        "--run_id",
-        run_id,
-    ]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=lake)
+def load(run_glue_script, lake: Path, url: str, run_id: str):
+    return run_glue_script(
+        "curated_to_redshift", "--JOB_NAME", "curated-to-redshift", "--run_date", DAY.isoformat(),
+        "--curated_path", str(lake / "curated"), "--processed_path", str(lake / "processed"),
+        "--warehouse_url", url, "--run_id", run_id,
+    )  # fmt: skip
 
 
-def run_job(lake: Path, url: str, run_id: str) -> str:
-    done = submit(lake, url, run_id)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
+def run_job(run_glue_script, lake: Path, url: str, run_id: str) -> str:
+    done = load(run_glue_script, lake, url, run_id)
+    assert done.code == 0, done.output[-3000:]
+    return done.output
 
 
 def warehouse_contents(url: str) -> dict[str, list[tuple]]:
@@ -167,33 +138,24 @@ def warehouse_contents(url: str) -> dict[str, list[tuple]]:
         return {t: sorted(conn.execute(f"SELECT * FROM energy.{t}").fetchall(), key=repr) for t in TABLES}
 
 
-@pytest.fixture
-def home():
-    path = Path(tempfile.mkdtemp(prefix="dl-warehouse-job-test-"))
-    yield path
-    Warehouse(path).stop()
-    shutil.rmtree(path)
-
-
-@pytest.mark.slow
-def test_the_job_loads_a_run_date_and_a_rerun_changes_nothing(spark, home):
-    lake = home / "lake"
+def test_the_job_loads_a_run_date_and_a_rerun_changes_nothing(spark, run_glue_script, bare_url, tmp_path):
+    lake = tmp_path / "lake"
     tiny_lake(spark, lake)
-    warehouse = Warehouse(home)
-    url = warehouse.start()
+    url = bare_url
 
     # Before the admin's set-up the job stops at once, naming the schema; no retry can change that.
-    refused = submit(lake, url, "e2e-0")
-    assert refused.returncode == DETERMINISTIC_EXIT_CODE, refused.stdout[-3000:] + refused.stderr[-3000:]
-    output = refused.stdout + refused.stderr
+    refused = load(run_glue_script, lake, url, "e2e-0")
+    output = refused.output
+    assert refused.code == DETERMINISTIC_EXIT_CODE, output[-3000:]
     [line] = [line for line in output.splitlines() if line.startswith("DeterministicJobFailure: ")]
     assert "warehouse schema 'energy' does not exist" in line and "docs/deployment.md" in line
     assert "Traceback" not in output
 
-    warehouse.ensure_schema()  # the local deploy step, standing for the admin
-    first = run_job(lake, url, "e2e-1")
+    with psycopg.connect(url) as conn:
+        ensure_schema(conn)  # the local deploy step, standing for the admin
+    first = run_job(run_glue_script, lake, url, "e2e-1")
     loaded = warehouse_contents(url)
-    second = run_job(lake, url, "e2e-2")
+    second = run_job(run_glue_script, lake, url, "e2e-2")
 
     expected_rows = {"dim_client": 1, "dim_provider": 1, "hourly_price_curve": 2}
     for table in TABLES:
