@@ -1,7 +1,9 @@
 """The daily DAG on the AWS target, end to end through real Airflow, against botocore's models.
 
-Each scenario runs ``dag.test()`` in a process of its own (tests/aws/daily_run_driver.py) with a fresh Airflow
-database; every AWS request goes over HTTP to moto's server, CloudFormation through botocore's Stubber.
+One process (tests/aws/daily_run_driver.py), started once for the module with a fresh Airflow database, runs
+each scenario's ``dag.test()`` in turn, each on a freshly reset and provisioned moto account with its own
+injections, and writes one report per scenario; every AWS request goes over HTTP to moto's server,
+CloudFormation through botocore's Stubber.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from energy_datalake.pipeline import STEPS
 pytestmark = pytest.mark.slow
 
 DRIVER = Path(__file__).with_name("daily_run_driver.py")
+# What the driver runs (it refuses a name it does not know).
+SCENARIOS = ("happy", "failed_check", "failed_job", "throttled")
 RUN_DATE = "2026-03-29"
 
 
@@ -60,22 +64,48 @@ def _airflow_env(home: Path) -> dict[str, str]:
     return env
 
 
-def run_scenario(scenario: str, migrated_database: Path, tmp_path: Path) -> dict:
-    home = tmp_path / "airflow"
+@pytest.fixture(scope="module")
+def daily_runs(migrated_database, tmp_path_factory) -> dict:
+    """Every scenario's daily run, one after the other in one driver process: {"reports": dir, ...}."""
+    work = tmp_path_factory.mktemp("daily-runs")
+    home = work / "airflow"
     home.mkdir()
     shutil.copy(migrated_database, home / "airflow.db")
-    report = tmp_path / "report.json"
-    result = subprocess.run(
-        [sys.executable, str(DRIVER), scenario, RUN_DATE, str(report)],
-        env=_airflow_env(home),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0 and report.exists(), output[-5000:]
-    return {**json.loads(report.read_text()), "output": output}
+    reports = work / "reports"
+    try:
+        result = subprocess.run(
+            [sys.executable, str(DRIVER), RUN_DATE, str(reports), *SCENARIOS],
+            env=_airflow_env(home),
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            cwd=work,
+        )
+    except subprocess.TimeoutExpired as hung:
+        # The scenarios that finished keep their reports; the one that hung and those after it have none.
+        output = "".join(
+            o.decode(errors="replace") if isinstance(o, bytes) else o for o in (hung.stdout, hung.stderr) if o
+        )
+        return {
+            "reports": reports,
+            "returncode": None,
+            "output": f"{output}\ntimed out after {hung.timeout} s",
+        }
+    return {"reports": reports, "returncode": result.returncode, "output": result.stdout + result.stderr}
+
+
+def run_scenario(scenario: str, daily_runs: dict) -> dict:
+    report_path = daily_runs["reports"] / f"{scenario}.json"
+    driver = f"driver exit code {daily_runs['returncode']}:\n{daily_runs['output'][-5000:]}"
+    assert report_path.exists(), driver
+    report = json.loads(report_path.read_text())
+    # A scenario that raised fails its own test with its traceback; the other scenarios still ran.
+    assert "error" not in report, f"{report.get('error')}\n{report['output'][-5000:]}"
+    # Catches a driver that hides a broken scenario behind exit code 0, or fails after writing every report.
+    reports = {p.stem: json.loads(p.read_text()) for p in daily_runs["reports"].glob("*.json")}
+    unfinished = (set(SCENARIOS) - reports.keys()) | {s for s, r in reports.items() if "error" in r}
+    assert (daily_runs["returncode"] != 0) == bool(unfinished), driver
+    return report
 
 
 def calls(report: dict, service: str, operation: str) -> list[dict]:
@@ -90,8 +120,8 @@ def states(report: dict) -> dict[str, str]:
     return {task: info["state"] for task, info in report["tasks"].items()}
 
 
-def test_a_first_daily_run_deploys_waits_crawls_runs_the_jobs_checks_and_loads(migrated_database, tmp_path):
-    report = run_scenario("happy", migrated_database, tmp_path)
+def test_a_first_daily_run_deploys_waits_crawls_runs_the_jobs_checks_and_loads(daily_runs):
+    report = run_scenario("happy", daily_runs)
 
     assert report["run_state"] == "success", report["output"][-5000:]
     assert states(report) == dict.fromkeys(STEPS, "success")
@@ -178,8 +208,8 @@ def test_a_first_daily_run_deploys_waits_crawls_runs_the_jobs_checks_and_loads(m
     assert report["deferred"]["wait_for_exports"] >= 1
 
 
-def test_a_failed_check_stops_the_run_before_the_load(migrated_database, tmp_path):
-    report = run_scenario("failed_check", migrated_database, tmp_path)
+def test_a_failed_check_stops_the_run_before_the_load(daily_runs):
+    report = run_scenario("failed_check", daily_runs)
 
     assert report["run_state"] == "failed"
     assert states(report)["athena_checks"] == "failed"
@@ -189,10 +219,8 @@ def test_a_failed_check_stops_the_run_before_the_load(migrated_database, tmp_pat
     assert "keys_unique on processed.transactions: 3 offending" in report["output"]
 
 
-def test_a_deterministic_glue_failure_names_the_job_and_its_error_and_is_not_retried(
-    migrated_database, tmp_path
-):
-    report = run_scenario("failed_job", migrated_database, tmp_path)
+def test_a_deterministic_glue_failure_names_the_job_and_its_error_and_is_not_retried(daily_runs):
+    report = run_scenario("failed_job", daily_runs)
 
     assert states(report)["raw_to_processed"] == "failed"
     assert report["tasks"]["raw_to_processed"]["try_number"] == 1
@@ -201,8 +229,8 @@ def test_a_deterministic_glue_failure_names_the_job_and_its_error_and_is_not_ret
     assert "above the 5.0 % threshold" in report["output"]
 
 
-def test_a_throttled_glue_call_is_retried_by_botocore_and_the_run_succeeds(migrated_database, tmp_path):
-    report = run_scenario("throttled", migrated_database, tmp_path)
+def test_a_throttled_glue_call_is_retried_by_botocore_and_the_run_succeeds(daily_runs):
+    report = run_scenario("throttled", daily_runs)
 
     assert report["run_state"] == "success", report["output"][-5000:]
     assert report["start_job_run_attempts"] == 2
