@@ -112,14 +112,15 @@ def run_dates(first: date, last: date, echo=None) -> list[RunResult]:
 
     The dates' Glue jobs share one local Glue runtime, started in the background as the run starts (its JVM
     starts while Airflow does) and stopped when the last date is done; this process owns it, so it also ends
-    if this process is killed."""
+    if this process is killed. When the first date's exports are not there yet, the first job starts it
+    instead: a wait of hours holds no JVM, and a wait that ends in a timeout or a Ctrl-C never starts one."""
     from energy_datalake.emulator import glue_etl, glue_runtime
 
     echo = echo or say
     env = airflow_env.airflow_environ()
     env[glue_runtime.OWNER_ENV] = str(os.getpid())
     try:
-        if config.target() == "local":
+        if config.target() == "local" and not exports.missing_locally(first):
             glue_etl.warm_up_runtime(env, echo)
         if airflow_env.ensure_migrated(env):
             echo(f"airflow: metadata database created in {airflow_env.airflow_home()}")

@@ -47,7 +47,7 @@ class Lake:
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
     from energy_datalake import runner
-    from energy_datalake.emulator import redshift
+    from energy_datalake.emulator import glue_runtime, redshift
     from energy_datalake.generator import generate
 
     home = tmp_path_factory.mktemp("datalake")
@@ -70,6 +70,8 @@ def lake(tmp_path_factory):
         if results[-1].state != "success":
             break
     yield Lake(home, results, progress, generated)
+    # The tests' own runner.run_date calls start the Glue runtime without an owner: it would idle for minutes.
+    glue_runtime.stop(home)
     redshift.stop()
     patch.undo()
 
@@ -392,6 +394,8 @@ def test_a_run_shows_its_real_start_and_names_its_business_date(lake):
     ("sig", "said", "code"), [(signal.SIGINT, "Ctrl-C", 130), (signal.SIGTERM, "SIGTERM", 143)]
 )
 def test_stopping_a_waiting_run_stops_airflow_and_marks_the_run(lake, sig, said, code):
+    import psutil
+
     from energy_datalake import airflow_env
 
     day = SECOND + timedelta(days=20 + code)
@@ -411,6 +415,9 @@ def test_stopping_a_waiting_run_stops_airflow_and_marks_the_run(lake, sig, said,
         assert any(f"{day} waiting for the exports of providers, clients, transactions" in s for s in seen), (
             seen
         )
+        # A run waiting for its exports holds no JVM: the Glue runtime starts with the first job.
+        started = [" ".join(p.cmdline()) for p in psutil.Process(proc.pid).children(recursive=True)]
+        assert not [c for c in started if "glue_runtime" in c or "java" in c], started
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
