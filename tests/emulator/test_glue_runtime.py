@@ -357,29 +357,14 @@ def test_an_unowned_runtime_ends_after_its_idle_time(lake, monkeypatch):
 
 
 @pytest.mark.slow
-def test_an_owned_runtime_ends_with_its_owner(lake, monkeypatch):
-    glue_runtime.stop(lake)
-    owner = subprocess.Popen(["sleep", "600"])
-    monkeypatch.setenv(glue_runtime.OWNER_ENV, str(owner.pid))
-    monkeypatch.setenv(glue_runtime.IDLE_SECONDS_ENV, "1")
-    try:
-        run_probe("count")
-        processes = runtime_processes(lake)
-        time.sleep(4)
-        # Owned: no idle time applies while its owner lives.
-        assert all(p.is_running() for p in processes)
-    finally:
-        owner.kill()
-        owner.wait()
-    assert_all_end(processes, timeout=60)
-    assert f"(pid {owner.pid}) is gone: stopping" in (lake / "glue-runtime" / "server.log").read_text()
-
-
-@pytest.mark.slow
-def test_a_runtime_warmed_up_in_the_background_serves_the_first_job_and_ends_with_its_owner(lake):
+def test_a_runtime_warmed_up_in_the_background_serves_the_first_job_and_ends_with_its_owner(
+    lake, monkeypatch
+):
     """`datalake run` starts the runtime as the run starts, from the environment it gives Airflow (which
-    names it the owner); the first job then reuses it instead of starting one."""
+    names it the owner); the first job then reuses it instead of starting one, no idle time ends it while
+    its owner lives, and it ends when the owner is gone."""
     glue_runtime.stop(lake)
+    monkeypatch.setenv(glue_runtime.IDLE_SECONDS_ENV, "1")
     owner = subprocess.Popen(["sleep", "600"])
     try:
         environ = {**os.environ, glue_runtime.OWNER_ENV: str(owner.pid)}
@@ -391,10 +376,14 @@ def test_a_runtime_warmed_up_in_the_background_serves_the_first_job_and_ends_wit
         lines = run_probe("count")
         assert lines[1].startswith(f"reusing the local Glue runtime (pid {state['pid']}, ")
         processes = runtime_processes(lake)
+        time.sleep(4)
+        # Owned: the idle time of 1 s does not apply while its owner lives.
+        assert all(p.is_running() for p in processes)
     finally:
         owner.kill()
         owner.wait()
     assert_all_end(processes, timeout=60)
+    assert f"(pid {owner.pid}) is gone: stopping" in (lake / "glue-runtime" / "server.log").read_text()
 
 
 def test_no_background_runtime_when_the_jobs_run_under_spark_submit(datalake_home):
