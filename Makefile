@@ -11,6 +11,10 @@ MWAA_PYTHON_VERSION ?= 3.12
 AWSGLUE_LIB := $(VENV)/awsglue-dataplane
 export DATALAKE_HOME ?= $(CURDIR)/.datalake
 SAMPLE_DATE ?= 2026-03-29
+# pytest-xdist workers for make test and test-fast (0: one process). Each worker takes a whole module at a
+# time, so a module's fixtures (the end-to-end lake, the UI) start once; tests/conftest.py orders them.
+TEST_WORKERS ?= 2
+PYTEST_WORKERS := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .DEFAULT_GOAL := help
 .PHONY: help setup run ui test test-fast lint format checkov-venv airflow30-venv mwaa bench clean
@@ -60,10 +64,10 @@ format: $(BIN)/.installed ## Apply ruff's fixes and formatter
 	$(BIN)/ruff format .
 
 test: setup lint airflow30-venv ## README test command: set up, lint, run every test
-	AIRFLOW30_PYTHON=$(CURDIR)/$(AIRFLOW30_VENV)/bin/python CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov AWSGLUE_LIB=$(CURDIR)/$(AWSGLUE_LIB) $(BIN)/pytest
+	AIRFLOW30_PYTHON=$(CURDIR)/$(AIRFLOW30_VENV)/bin/python CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov AWSGLUE_LIB=$(CURDIR)/$(AWSGLUE_LIB) $(BIN)/pytest $(PYTEST_WORKERS)
 
 test-fast: setup airflow30-venv ## Tests that start no Spark, PostgreSQL, Airflow, browser or template linter (about 70 s)
-	AIRFLOW30_PYTHON=$(CURDIR)/$(AIRFLOW30_VENV)/bin/python CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov AWSGLUE_LIB=$(CURDIR)/$(AWSGLUE_LIB) $(BIN)/pytest -m "not slow"
+	AIRFLOW30_PYTHON=$(CURDIR)/$(AIRFLOW30_VENV)/bin/python CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov AWSGLUE_LIB=$(CURDIR)/$(AWSGLUE_LIB) $(BIN)/pytest $(PYTEST_WORKERS) -m "not slow"
 
 run: $(BIN)/.installed ## README run command: generate sample data, run the daily DAG locally, show the status, write the report
 	$(BIN)/datalake generate --date $(SAMPLE_DATE)

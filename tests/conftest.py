@@ -15,15 +15,28 @@ import pytest
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
-# The shared SparkSession, tests/glue_jobs/conftest.py's PostgreSQL, and tests/cloudformation/test_lint.py's
-# cfn-lint (informational checks) and checkov runs over every template.
-SLOW_FIXTURES = frozenset({"spark", "server", "cfn_lint_findings", "checkov_report"})
+# The shared SparkSession, tests/glue_jobs/conftest.py's PostgreSQL and warm Glue runtime, and
+# tests/cloudformation/test_lint.py's cfn-lint (informational checks) and checkov runs over every template.
+SLOW_FIXTURES = frozenset({"spark", "server", "run_glue_script", "cfn_lint_findings", "checkov_report"})
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    if hasattr(config, "workerinput"):
+        # Under pytest-xdist (make test) each worker takes a whole module at a time, in this order: the
+        # end-to-end modules first, one per worker (minutes each, and they wait on Airflow much of the time),
+        # then the modules with slow tests, the quick ones last to fill the gaps. Every worker sorts the
+        # same way, so the collections still agree.
+        slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+
+        def weight(item) -> int:
+            if item.nodeid.startswith("tests/e2e/"):
+                return 0
+            return 1 if item.module.__name__ in slow_modules else 2
+
+        items.sort(key=weight)
 
 
 @pytest.fixture(scope="session", autouse=True)
