@@ -102,25 +102,43 @@ def test_the_wait_is_announced_with_what_is_missing_how_long_and_what_to_do(tmp_
     assert not runner.ExportWait(day, said.append, {}).announce()
 
 
-def test_stop_group_ends_the_child_and_what_it_started():
-    # A child that ignores SIGTERM and has a grandchild in its group: both must be gone.
+def _group_leader(*ignored: signal.Signals) -> tuple[subprocess.Popen, int]:
+    """A child in a session of its own that ignores ``ignored`` and has a grandchild in its group."""
     script = (
         "import signal, subprocess, sys, time\n"
-        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"for sig in {[int(s) for s in ignored]}: signal.signal(sig, signal.SIG_IGN)\n"
         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
         "print(child.pid, flush=True)\n"
         "time.sleep(60)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, start_new_session=True)
-    grandchild = int(proc.stdout.readline())
+    return proc, int(proc.stdout.readline())
+
+
+def _gone(pid: int) -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    return not _alive(pid)
+
+
+def test_stop_group_ends_the_child_and_what_it_started():
+    # A child deaf to SIGINT and SIGTERM, with a grandchild in its group: both must be gone.
+    proc, grandchild = _group_leader(signal.SIGINT, signal.SIGTERM)
     started = time.monotonic()
     runner.stop_group(proc, grace=1.0)
     assert proc.poll() == -signal.SIGKILL
     assert time.monotonic() - started < 10
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _alive(grandchild):
-        time.sleep(0.1)
-    assert not _alive(grandchild)
+    assert _gone(grandchild)
+
+
+def test_stop_group_stops_a_child_deaf_to_sigterm_with_sigint_first():
+    # `airflow dags test` ignores SIGTERM while its sensor waits: a stop that began with SIGTERM would wait
+    # out the whole grace and end in SIGKILL, without the child's own clean-up.
+    proc, grandchild = _group_leader(signal.SIGTERM)
+    runner.stop_group(proc, grace=60.0)
+    assert proc.poll() == -signal.SIGINT
+    assert _gone(grandchild)
 
 
 def _alive(pid: int) -> bool:

@@ -32,8 +32,9 @@ FINISHED = ("success", "failed", "upstream_failed", "skipped", "up_for_retry", "
 FAILED = ("failed", "upstream_failed")
 POLL_SECONDS = 1.0
 WAIT_REPORT_SECONDS = 60.0
-# How long Airflow gets to stop after SIGTERM before it and its children are killed.
+# How long Airflow gets to stop (SIGINT, then SIGTERM) before it and its children are killed.
 STOP_GRACE_SECONDS = 15.0
+TERM_SECONDS = 5.0
 # The local sensor's default poke interval (pipeline/local.py).
 LOCAL_POKE_SECONDS = 60.0
 
@@ -223,9 +224,14 @@ def _annotate(run_id: str, run_date: date, outcome: str) -> None:
         say(f"{run_date} could not annotate the run in Airflow's database: {error}")
 
 
-def stop_group(proc: subprocess.Popen, grace: float) -> None:
-    """SIGTERM to the process group of ``proc`` (started with its own session), SIGKILL after ``grace``."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+def stop_group(proc: subprocess.Popen, grace: float, interrupt_first: bool = True) -> None:
+    """Stop the process group of ``proc`` (started with its own session) within ``grace`` seconds: SIGINT,
+    as a terminal's Ctrl-C, then SIGTERM for the last ``TERM_SECONDS``, then SIGKILL. ``airflow dags test``
+    ignores SIGTERM while a sensor waits and stops at once on SIGINT; ``airflow standalone`` is the other
+    way round (``interrupt_first=False``: SIGTERM for the whole grace)."""
+    term = min(TERM_SECONDS, grace / 2) if interrupt_first else grace
+    steps = ((signal.SIGINT, grace - term),) if interrupt_first else ()
+    for sig, wait in (*steps, (signal.SIGTERM, term), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:

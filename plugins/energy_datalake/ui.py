@@ -61,7 +61,7 @@ def main() -> int:
     except (KeyboardInterrupt, runner.Stopped):
         with runner.signals_ignored():
             print(f"\nstopping Airflow (up to {runner.STOP_GRACE_SECONDS:.0f} s)", flush=True)
-            runner.stop_group(proc, runner.STOP_GRACE_SECONDS)
+            runner.stop_group(proc, runner.STOP_GRACE_SECONDS, interrupt_first=False)
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
