@@ -27,9 +27,9 @@ print(json.dumps({"executed": executed, "errors": {str(k): str(v) for k, v in er
 
 
 def test_airflow_executes_no_module_of_the_plugins_folder(datalake_home):
-    # Without plugins/.airflowignore every Airflow process (each `airflow dags test`, each task of `make ui`)
-    # runs all of energy_datalake as top-level modules named config, cli, spark, ... (pyspark, boto3 and
-    # pyarrow imported with them), shadowing any library module of the same name.
+    # Without plugins/.airflowignore every local Airflow process that loads its plugins runs all of
+    # energy_datalake as top-level modules named config, cli, spark, ... (pyspark, boto3 and pyarrow imported
+    # with them), shadowing any library module of the same name.
     env = airflow_env.airflow_environ()
     result = subprocess.run(
         [sys.executable, "-c", PROBE, str(config.REPO_ROOT / "plugins")],
