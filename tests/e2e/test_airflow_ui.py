@@ -349,8 +349,8 @@ def _backfill_completed(ui: AirflowUI, backfill_id: int, timeout: float = 120) -
 
 def _create_backfill(api, body: dict, timeout: float = BACKFILL_LOCK_TIMEOUT_S):
     """``POST /backfills``, again while Airflow answers 503 "Database is locked": on SQLite (``make ui``'s
-    database) the creation fails at once when the scheduler or the DAG processor holds the write lock, as
-    the README says; any other answer is returned as it is."""
+    database) Airflow refuses the creation while another of its components holds the write lock, as the
+    README says; any other answer is returned as it is."""
     deadline = time.monotonic() + timeout
     while True:
         response = api.post("/backfills", json=body)
